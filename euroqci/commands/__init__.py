@@ -1,0 +1,1 @@
+"""Command-line subcommands: thin shells over the library, one module each."""

@@ -1,0 +1,1 @@
+"""Network topology, planning, routing and relay accounting (pure logic)."""

@@ -1,0 +1,1 @@
+"""Link physics: channels, sources, detectors, protocols' key rates, orbits and passes."""

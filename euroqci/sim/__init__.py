@@ -1,0 +1,1 @@
+"""The EuroQCI digital twin: the network over days in virtual time."""
