@@ -1,0 +1,96 @@
+"""Device feeds: both ends of a link receive the same chunks with the same IDs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from euroqci.errors import InvalidParameter, KeyNotFound, KeyUnavailable
+from euroqci.kms.feeds import KeyChunk, SimulatedFeed, chunk_block_id, pump
+from euroqci.kms.store import KeyStore
+
+
+class FakeClock:
+    def __init__(self, now_s: float = 1000.0):
+        self.now_s = now_s
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def test_chunk_repr_hides_key():
+    chunk = KeyChunk("s", 0, b"\x01secret-bytes")
+    assert "secret" not in repr(chunk) and "\\x01" not in repr(chunk)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**63), index=st.integers(0, 10_000),
+       size=st.integers(1, 128))
+def test_two_ends_get_identical_chunks(seed, index, size):
+    clock = FakeClock()
+    ends = [SimulatedFeed(1e9, seed, chunk_size_bytes=size, epoch_s=0.0, clock=clock)
+            for _ in range(2)]
+    stream = ends[0].open_connect()
+    assert ends[1].open_connect(stream) == stream
+    a, b = (end.get_key(stream, index) for end in ends)
+    assert a.key == b.key and len(a.key) == size
+    assert chunk_block_id(a) == chunk_block_id(b)
+    other = SimulatedFeed(1e9, seed + 1, chunk_size_bytes=size, epoch_s=0.0, clock=clock)
+    if size >= 8:  # 2**-64 chance of a false failure
+        assert other.get_key(other.open_connect(stream), index).key != a.key
+
+
+def test_rate_limits_production():
+    clock = FakeClock(100.0)
+    feed = SimulatedFeed(2560.0, 7, chunk_size_bytes=32, epoch_s=100.0, clock=clock)
+    stream = feed.open_connect()
+    with pytest.raises(KeyUnavailable):
+        feed.get_key(stream, 0)
+    clock.now_s = 101.0  # 2560 bits = 10 chunks of 256 bits
+    assert feed.produced_chunks() == 10
+    feed.get_key(stream, 9)
+    with pytest.raises(KeyUnavailable):
+        feed.get_key(stream, 10)
+    assert feed.seconds_until(10) == pytest.approx(0.1)
+    feed.close(stream)
+    with pytest.raises(KeyNotFound):
+        feed.get_key(stream, 0)
+
+
+def test_bad_parameters_are_named():
+    with pytest.raises(InvalidParameter, match="rate_bps"):
+        SimulatedFeed(-1.0, 1)
+    feed = SimulatedFeed(1.0, 1, initial_chunks=3)
+    with pytest.raises(InvalidParameter, match="index"):
+        feed.get_key(feed.open_connect(), -1)
+
+
+def test_pump_fills_both_stores_identically(tmp_path):
+    async def scenario() -> list:
+        link = ("A", "B")
+        stores, tasks = [], []
+        for kme in link:
+            store = KeyStore(f"sqlite:///{tmp_path / kme}.db", kme, chunk_bytes=32,
+                             max_chunks_per_link=1000)
+            feed = SimulatedFeed(0.0, 42, chunk_size_bytes=64, initial_chunks=20)
+            stream = feed.open_connect()
+            tasks.append(asyncio.create_task(
+                pump(feed, stream, lambda blocks, s=store: s.add_link_keys(link, blocks))))
+            stores.append(store)
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if all(s.available_chunks(link) == 40 for s in stores):
+                break
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        views = [s.reserve(link, 40, oldest_first=True) for s in stores]
+        for s in stores:
+            s.close()
+        return views
+
+    a, b = asyncio.run(scenario())
+    assert len(a.chunk_ids) == 40 and a.chunk_ids == b.chunk_ids and a.material == b.material
