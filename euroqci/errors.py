@@ -10,6 +10,7 @@
      |    +-- KeyNotFound (LookupError)
      |    +-- KeyUnavailable                not enough key in the store (ETSI 014: 503)
      |    +-- Unauthorized (PermissionError)
+     |    +-- RequestRejected (ValueError)  a request the protocol rejects (ETSI 014: 400)
      +-- ScenarioError (ValueError)         a malformed scenario or topology file
 
 Messages name the parameter, the value given and what is allowed, so that the CLI can
@@ -62,6 +63,19 @@ class KeyUnavailable(KeyManagementError):
 
 class Unauthorized(KeyManagementError, PermissionError):
     """The caller is not allowed to do this."""
+
+
+class RequestRejected(KeyManagementError, ValueError):
+    """A request the key-delivery protocol rejects (ETSI 014: HTTP 400).
+
+    ``message`` is the protocol's own text (e.g. ETSI GS QKD 014's "size shall be a multiple
+    of 8"); ``details`` are name/value pairs returned with it.
+    """
+
+    def __init__(self, message: str, details: list[dict] | None = None):
+        self.message = message
+        self.details = list(details or [])
+        super().__init__(message)
 
 
 class ScenarioError(EuroQCIError, ValueError):
