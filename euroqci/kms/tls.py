@@ -1,0 +1,82 @@
+"""Mutual TLS for the KME: server and client contexts, and the caller's identity.
+
+Identity rule (ETSI GS QKD 014 clause 4: the KME confirms the SAE ID from the certificate):
+the caller's ID is the **subject common name (CN)** of its client certificate, which must
+chain to the configured CA. A CN that names a KME of the network is a peer KME (KME-to-KME
+calls use the KMEs' own certificates); a CN that names an SAE registered at this KME is
+that SAE. IDs are unique across KMEs and SAEs (checked in the settings).
+
+uvicorn does not put the client certificate into the ASGI scope, so
+:class:`MTLSHttpToolsProtocol` adds the ASGI TLS extension
+(``scope["extensions"]["tls"]``, with ``client_cert_name`` and our ``client_cn``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from pathlib import Path
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+
+def server_context(cert_file: Path, key_file: Path, ca_file: Path) -> ssl.SSLContext:
+    """TLS 1.2/1.3 server context that requires a client certificate signed by ``ca_file``."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_cert_chain(str(cert_file), str(key_file))
+    ctx.load_verify_locations(cafile=str(ca_file))
+    return ctx
+
+
+def client_context(ca_file: Path, cert_file: Path | None = None, key_file: Path | None = None):
+    """TLS 1.2/1.3 client context verifying the server against ``ca_file`` (and hostname),
+    presenting ``cert_file`` when given (KME-to-KME and SAE clients)."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert_file is not None:
+        ctx.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
+    return ctx
+
+
+def common_name(peercert: dict[str, Any] | None) -> str | None:
+    """The subject CN of a certificate as returned by ``SSLSocket.getpeercert()``."""
+    for rdn in (peercert or {}).get("subject", ()):
+        for name, value in rdn:
+            if name == "commonName":
+                return value
+    return None
+
+
+def _rfc4514(peercert: dict[str, Any]) -> str:
+    short = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU"}
+    parts = [f"{short.get(n, n)}={v}" for rdn in peercert.get("subject", ()) for n, v in rdn]
+    return ",".join(reversed(parts))
+
+
+def tls_extension(transport: asyncio.Transport) -> dict[str, Any]:
+    """The ASGI TLS extension of one connection (client certificate already verified)."""
+    ssl_object = transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return {"client_cn": None, "client_cert_name": None}
+    peercert = ssl_object.getpeercert() or {}
+    return {
+        "client_cn": common_name(peercert),
+        "client_cert_name": _rfc4514(peercert) if peercert else None,
+        "client_cert_error": None,
+        "tls_version": ssl_object.version(),
+    }
+
+
+class MTLSHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, plus the client certificate in every request's scope."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._tls = tls_extension(transport)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.scope["extensions"] = {"tls": self._tls}
