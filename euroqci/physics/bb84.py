@@ -20,33 +20,23 @@ from numpy.typing import ArrayLike
 
 from euroqci.errors import InvalidParameter, check_range
 from euroqci.physics.bounds import binary_entropy
+from euroqci.physics.detection import detection_probabilities, gain_and_qber
 from euroqci.physics.detectors import Detector
 from euroqci.physics.finite_key import key_length
-
-E0 = 0.5  # error rate of background (random) clicks
+from euroqci.physics.optimise import KeyRate, secret_key_rate
 
 METHODS = {"lim2014": 3, "rusca2018": 2}
 
-
-def gain_and_qber(
-    mu: ArrayLike, transmittance: ArrayLike, y0: ArrayLike, e_d: ArrayLike
-) -> tuple[np.ndarray, np.ndarray]:
-    """Gain Q_mu and QBER E_mu of intensity mu (Ma et al. 2005, Eqs. 3-4).
-
-    Q_mu = Y0 + 1 - exp(-eta mu), E_mu Q_mu = e0 Y0 + e_d (1 - exp(-eta mu)), e0 = 1/2.
-
-    Args:
-        mu: mean photon number per pulse.
-        transmittance: eta, channel transmittance times detector efficiency.
-        y0: background yield of the receiver (both detectors, ~2 x dark-count prob).
-        e_d: misalignment error probability.
-    """
-    mu = np.asarray(mu, dtype=float)
-    signal = -np.expm1(-np.asarray(transmittance, dtype=float) * mu)
-    gain = np.asarray(y0, dtype=float) + signal
-    with np.errstate(divide="ignore", invalid="ignore"):
-        qber = (E0 * y0 + np.asarray(e_d, dtype=float) * signal) / gain
-    return gain, np.where(gain > 0, qber, E0)
+__all__ = [
+    "DecoyCounts",
+    "FiniteKeyResult",
+    "KeyRate",
+    "detection_probabilities",
+    "expected_decoy_counts",
+    "finite_key_length",
+    "gain_and_qber",
+    "secret_key_rate",
+]
 
 
 @dataclass(frozen=True)
@@ -94,25 +84,21 @@ def expected_decoy_counts(
 ) -> DecoyCounts:
     """Expected counts after ``n_pulses`` pulses (Lim 2014 Sec. IV / Rusca 2018 App. B model).
 
-    Per pulse of intensity k: gain and error from :func:`gain_and_qber` with eta =
-    transmittance x efficiency and Y0 = 1 - (1 - p_dc')**2, p_dc' = dark_count_prob +
-    background_prob (e.g. stray light of a satellite downlink, per detector per gate);
-    afterpulses multiply detections by (1 + p_ap), half of them errors; with ``rep_rate_hz``
-    and a dead time, detections scale by 1/(1 + f_rep sum_k p_k P_det,k t_dead).
-    X basis shares use p_x**2, Z basis shares (1 - p_x)**2.
+    Per-pulse probabilities from :func:`detection_probabilities` (``background_prob``: extra
+    click probability per detector per gate, e.g. stray light of a satellite downlink);
+    X basis shares use p_x**2, Z basis shares (1 - p_x)**2. ``transmittance`` excludes the
+    detector efficiency; leading axes broadcast.
     """
     mu = np.asarray(intensities, dtype=float)
     p = np.asarray(probabilities, dtype=float)
-    eta = np.asarray(transmittance, dtype=float)[..., None] * detector.efficiency
-    p_dc = detector.dark_count_prob + np.asarray(background_prob, dtype=float)[..., None]
-    y0 = 1.0 - (1.0 - p_dc) ** 2
-    gain, qber = gain_and_qber(mu, eta, y0, detector.misalignment)
-    ap = detector.afterpulse_prob
-    det = gain * (1.0 + ap)
-    err = gain * qber + ap * gain / 2.0
-    if rep_rate_hz is not None and detector.dead_time_s > 0:
-        c_dt = 1.0 / (1.0 + rep_rate_hz * np.sum(p * det, axis=-1) * detector.dead_time_s)
-        det, err = det * c_dt[..., None], err * c_dt[..., None]
+    det, err = detection_probabilities(
+        np.asarray(transmittance, dtype=float)[..., None],
+        detector,
+        mu,
+        p,
+        rep_rate_hz=rep_rate_hz,
+        background_prob=np.asarray(background_prob, float)[..., None],
+    )
     p_x = np.asarray(p_x, dtype=float)[..., None]
     sent = np.asarray(n_pulses, dtype=float)[..., None] * p
     px2, pz2 = p_x**2, (1.0 - p_x) ** 2
@@ -196,4 +182,5 @@ def finite_key_length(
         method=method,
     )
     leak = np.broadcast_to(leak, out["length_bits"].shape)
+    out.pop("raw_bits")
     return FiniteKeyResult(ec_leak_bits=leak, qber_x=qber, **out)

@@ -35,8 +35,8 @@ def hoeffding(total: np.ndarray, eps: float | None) -> np.ndarray:
     return np.sqrt(np.maximum(total, 0.0) / 2.0 * np.log(1.0 / eps))
 
 
-def _bounds_pm(mu, p, counts, delta):
-    """(e^k/p_k)(counts_k -/+ delta): lower and upper expected counts, Lim Eq. (2)."""
+def _scaled_pm(mu, p, counts, delta):
+    """(e^k/p_k)(counts_k -/+ delta): lower/upper expected counts over tau, Lim Eq. (2)."""
     scale = np.exp(mu) / p
     d = np.asarray(delta)[..., None]
     return scale * (counts - d), scale * (counts + d)
@@ -51,57 +51,55 @@ def gamma(eps: float, b: np.ndarray, c: np.ndarray, d: np.ndarray, const: float)
     return np.sqrt((c + d) * (1.0 - b) * b / (c * d * LN2) * np.log2(np.maximum(arg, 1.0)))
 
 
-def two_decoy_bounds(mu, p, n, m, eps):
-    """Lim 2014 Eqs. (2)-(4) for one basis: (s0_lower, s1_lower, v1_upper).
+def two_decoy_yields(mu, g_lo, g_hi, e_lo, e_hi):
+    """Lim 2014 Eqs. (2)-(4) divided by tau_n: (Y0 lower, Y1 lower, e1*Y1 upper).
 
-    mu, p: (..., 3); n, m: detections and errors per intensity (..., 3) in that basis.
-    eps: per-term error eps_sec/21, or None (asymptotic).
+    g_lo/g_hi: lower/upper gains e^k (n_k -/+ delta)/p_k per intensity (..., 3);
+    e_lo/e_hi: the same for errors. Asymptotically g = e^k Q_k exactly, and these are the
+    vacuum+weak bounds of Ma et al. PRA 72, 012326 (2005), Eqs. (34)-(37), when mu3 = 0.
     """
     mu1, mu2, mu3 = mu[..., 0], mu[..., 1], mu[..., 2]
-    n_lo, n_hi = _bounds_pm(mu, p, n, hoeffding(n.sum(-1), eps))
-    m_lo, m_hi = _bounds_pm(mu, p, m, hoeffding(m.sum(-1), eps))
-    t0, t1 = tau(0, mu, p), tau(1, mu, p)
-    s0 = np.maximum(t0 * (mu2 * n_lo[..., 2] - mu3 * n_hi[..., 1]) / (mu2 - mu3), 0.0)
-    s1 = (
-        t1
-        * mu1
-        * (
-            n_lo[..., 1]
-            - n_hi[..., 2]
-            - (mu2**2 - mu3**2) / mu1**2 * (n_hi[..., 0] - s0 / t0)
-        )
+    y0 = np.maximum((mu2 * g_lo[..., 2] - mu3 * g_hi[..., 1]) / (mu2 - mu3), 0.0)
+    y1 = (
+        mu1
+        * (g_lo[..., 1] - g_hi[..., 2] - (mu2**2 - mu3**2) / mu1**2 * (g_hi[..., 0] - y0))
         / (mu1 * (mu2 - mu3) - mu2**2 + mu3**2)
     )
-    v1 = t1 * (m_hi[..., 1] - m_lo[..., 2]) / (mu2 - mu3)
-    return s0, np.maximum(s1, 0.0), v1
+    ey1 = (e_hi[..., 1] - e_lo[..., 2]) / (mu2 - mu3)
+    return y0, np.maximum(y1, 0.0), ey1
 
 
-def one_decoy_bounds(mu, p, n, m, eps):
-    """Rusca 2018 Eqs. (A16)-(A22) for one basis: (s0_lower, s1_lower, v1_upper).
+def one_decoy_yields(mu, g_lo, g_hi, e_lo, e_hi, vacuum_slack=0.0):
+    """Rusca 2018 Eqs. (A16)-(A22) divided by tau_n: (Y0 lower, Y1 lower, e1*Y1 upper).
 
-    mu, p: (..., 2); n, m per intensity (..., 2). The vacuum upper bound (A16) uses the
-    errors of the decoy mu2 (the choice of intensity there is ambiguous in the paper).
+    The vacuum upper bound (A16), 2 [e^mu2 (m_mu2 + delta_m)/p_mu2 + delta_n/tau0], uses the
+    errors of the decoy mu2 (which intensity enters is ambiguous in the paper);
+    ``vacuum_slack`` is delta_n/tau0 (zero asymptotically).
     """
     mu1, mu2 = mu[..., 0], mu[..., 1]
+    y0_up = 2.0 * (e_hi[..., 1] + vacuum_slack)
+    y0 = np.maximum((mu1 * g_lo[..., 1] - mu2 * g_hi[..., 0]) / (mu1 - mu2), 0.0)
+    y1 = (
+        mu1
+        / (mu2 * (mu1 - mu2))
+        * (g_lo[..., 1] - (mu2 / mu1) ** 2 * g_hi[..., 0] - (mu1**2 - mu2**2) / mu1**2 * y0_up)
+    )
+    ey1 = (e_hi[..., 0] - e_lo[..., 1]) / (mu1 - mu2)
+    return y0, np.maximum(y1, 0.0), ey1
+
+
+def basis_bounds(mu, p, n, m, eps, method):
+    """Finite-size counts for one basis: (s0 lower, s1 lower, v1 upper), Lim/Rusca."""
     dn = hoeffding(n.sum(-1), eps)
     dm = hoeffding(m.sum(-1), eps)
-    n_lo, n_hi = _bounds_pm(mu, p, n, dn)
-    m_lo, m_hi = _bounds_pm(mu, p, m, dm)
+    g_lo, g_hi = _scaled_pm(mu, p, n, dn)
+    e_lo, e_hi = _scaled_pm(mu, p, m, dm)
     t0, t1 = tau(0, mu, p), tau(1, mu, p)
-    s0_up = 2.0 * (t0 * np.exp(mu2) / p[..., 1] * (m[..., 1] + dm) + dn)
-    s0_lo = np.maximum(t0 / (mu1 - mu2) * (mu1 * n_lo[..., 1] - mu2 * n_hi[..., 0]), 0.0)
-    s1 = (
-        t1
-        * mu1
-        / (mu2 * (mu1 - mu2))
-        * (
-            n_lo[..., 1]
-            - (mu2 / mu1) ** 2 * n_hi[..., 0]
-            - (mu1**2 - mu2**2) / mu1**2 * s0_up / t0
-        )
-    )
-    v1 = t1 / (mu1 - mu2) * (m_hi[..., 0] - m_lo[..., 1])
-    return s0_lo, np.maximum(s1, 0.0), v1
+    if method == "lim2014":
+        y0, y1, ey1 = two_decoy_yields(mu, g_lo, g_hi, e_lo, e_hi)
+    else:
+        y0, y1, ey1 = one_decoy_yields(mu, g_lo, g_hi, e_lo, e_hi, dn / t0)
+    return t0 * y0, t1 * y1, t1 * ey1
 
 
 def key_length(
@@ -112,14 +110,11 @@ def key_length(
     With ``finite=False`` counts are expectations and the result is the asymptotic key
     (no deviations, no gamma, no eps terms, no rounding).
     """
-    if method == "lim2014":
-        const, bounds = 21.0, two_decoy_bounds
-    else:
-        const, bounds = 19.0, one_decoy_bounds
+    const = 21.0 if method == "lim2014" else 19.0
     eps = eps_sec / const if finite else None
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        s_x0, s_x1, _ = bounds(mu, p, n_x, m_x, eps)
-        _, s_z1, v_z1 = bounds(mu, p, n_z, m_z, eps)
+        s_x0, s_x1, _ = basis_bounds(mu, p, n_x, m_x, eps, method)
+        _, s_z1, v_z1 = basis_bounds(mu, p, n_z, m_z, eps, method)
         ratio = np.where(s_z1 > 0, np.maximum(v_z1, 0.0) / s_z1, 0.5)
         phi = ratio + gamma(eps_sec, ratio, s_z1, s_x1, const) if finite else ratio
         phi = np.where(np.isfinite(phi), phi, 0.5)
@@ -127,9 +122,11 @@ def key_length(
         if finite:
             ell = np.floor(ell - 6.0 * np.log2(const / eps_sec) - np.log2(2.0 / eps_cor))
         ok = (phi < 0.5) & (s_x1 > 0) & (s_z1 > 0) & np.isfinite(ell)
+        raw = np.where(np.isfinite(ell), ell, -np.inf)
         ell = np.where(ok, np.maximum(ell, 0.0), 0.0)
     return {
         "length_bits": ell,
+        "raw_bits": raw,
         "s_x0": s_x0,
         "s_x1": s_x1,
         "s_z1": s_z1,

@@ -11,8 +11,9 @@ from euroqci.physics.detectors import Detector
 from euroqci.physics.fiber import transmittance
 
 # Lim et al. PRA 89, 022307 (2014), Sec. IV: eta_Bob 10 %, p_dc 6e-7, p_ap 4e-2, e_mis 5e-3
-LIM_DETECTOR = Detector(efficiency=0.1, dark_count_prob=6e-7, afterpulse_prob=0.04,
-                        misalignment=0.005)
+LIM_DETECTOR = Detector(
+    efficiency=0.1, dark_count_prob=6e-7, afterpulse_prob=0.04, misalignment=0.005
+)
 
 
 def test_gain_and_qber_ma2005_gys_values():
@@ -42,8 +43,9 @@ def test_expected_counts_are_additive_and_broadcast():
 
 def test_finite_key_zero_without_signal_and_never_negative():
     zeros = np.zeros((4, 3))
-    counts = DecoyCounts(np.array([0.5, 0.1, 2e-4]), np.array([0.8, 0.15, 0.05]),
-                         zeros, zeros, zeros, zeros)
+    counts = DecoyCounts(
+        np.array([0.5, 0.1, 2e-4]), np.array([0.8, 0.15, 0.05]), zeros, zeros, zeros, zeros
+    )
     res = finite_key_length(counts)
     assert np.all(res.length_bits == 0)
     assert not np.any(np.isnan(res.length_bits))

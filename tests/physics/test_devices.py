@@ -15,8 +15,14 @@ def test_detector_defaults_and_background_yield():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"efficiency": 1.5}, {"efficiency": 0.0}, {"dark_count_prob": -1e-6},
-     {"misalignment": 0.7}, {"afterpulse_prob": 1.0}, {"dead_time_s": -1.0}],
+    [
+        {"efficiency": 1.5},
+        {"efficiency": 0.0},
+        {"dark_count_prob": -1e-6},
+        {"misalignment": 0.7},
+        {"afterpulse_prob": 1.0},
+        {"dead_time_s": -1.0},
+    ],
 )
 def test_detector_rejects_bad_values(kwargs):
     with pytest.raises(InvalidParameter):

@@ -7,15 +7,15 @@ from euroqci.physics.link import LinkParameters
 
 
 def test_link_from_fiber_vectorised():
-    link = LinkParameters.from_fiber([10.0, 100.0], 0.2, extra_loss_db=1.0,
-                                     detector=Detector(efficiency=0.2))
+    link = LinkParameters.from_fiber(
+        [10.0, 100.0], 0.2, extra_loss_db=1.0, detector=Detector(efficiency=0.2)
+    )
     np.testing.assert_allclose(link.loss_db, [3.0, 21.0])
     np.testing.assert_allclose(link.total_transmittance, 0.2 * 10 ** (-np.array([0.3, 2.1])))
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"loss_db": -1.0}, {"sifting": "lazy"}, {"ec_efficiency": 0.9},
-               {"rep_rate_hz": 0.0}]
+    "kwargs", [{"loss_db": -1.0}, {"sifting": "lazy"}, {"ec_efficiency": 0.9}, {"rep_rate_hz": 0.0}]
 )
 def test_link_rejects_bad_values(kwargs):
     with pytest.raises(InvalidParameter):
