@@ -80,17 +80,17 @@ def bottlenecks(result: SimResult, met_fraction: float = MET_FRACTION) -> list[d
         if result.no_route_steps[d]:
             causes.append(("no_route", "-", int(result.no_route_steps[d])))
         for i in np.flatnonzero(result.blocked_down_steps[d]):
-            causes.append(("outage", "-".join(model.link_ids[i]),
+            causes.append(("outage", "<->".join(model.link_ids[i]),
                            int(result.blocked_down_steps[d, i])))
         for i in np.flatnonzero(result.blocked_store_steps[d]):
             kind = "satellite_pass" if model.link_kind[i] == SATELLITE else "key_rate"
             steps = int(result.blocked_store_steps[d, i])
-            causes.append((kind, "-".join(model.link_ids[i]), steps))
+            causes.append((kind, "<->".join(model.link_ids[i]), steps))
         total = sum(c[2] for c in causes) or 1
         causes.sort(key=lambda c: (-c[2], c[0], c[1]))
         a, b = model.demand_ends[d]
         report.append({
-            "demand": f"{a}-{b}", "a": a, "b": b,
+            "demand": f"{a}->{b}", "a": a, "b": b,
             "served_fraction": float(frac[d]),
             "limited_by": causes[0][0] if causes else "warm_up",
             "element": causes[0][1] if causes else "-",

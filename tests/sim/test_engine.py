@@ -27,7 +27,7 @@ def test_chain_matches_hand_calculation(chain):
     assert metrics.relay_overhead(r) == pytest.approx(2.0)
     assert r.store_bits[1] == 0.0
     (b,) = metrics.bottlenecks(r)
-    assert (b["limited_by"], b["element"]) == ("key_rate", "B-C")
+    assert (b["limited_by"], b["element"]) == ("key_rate", "B<->C")
 
 
 def test_chain_fully_served_when_rates_suffice():
