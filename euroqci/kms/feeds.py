@@ -67,6 +67,17 @@ class DeviceFeed(Protocol):
         ...
 
 
+def fiber_rate_bps(length_km: np.ndarray | float, **link_options: Any) -> np.ndarray:
+    """Secret key rate (bits per second) of fiber QKD links of ``length_km``: the optimised
+    two-decoy BB84 rate of :func:`euroqci.physics.bb84.secret_key_rate` (asymptotic), with
+    :meth:`~euroqci.physics.link.LinkParameters.from_fiber` and ``link_options``."""
+    from euroqci.physics.bb84 import secret_key_rate
+    from euroqci.physics.link import LinkParameters
+
+    link = LinkParameters.from_fiber(np.asarray(length_km, dtype=float), **link_options)
+    return np.asarray(secret_key_rate(link).rate_bps, dtype=float)
+
+
 class SimulatedFeed:
     """A fast simulated QKD device end: key at ``rate_bps`` (secret bits per second).
 

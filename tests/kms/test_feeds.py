@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from euroqci.errors import InvalidParameter, KeyNotFound, KeyUnavailable
-from euroqci.kms.feeds import KeyChunk, SimulatedFeed, chunk_block_id, pump
+from euroqci.kms.feeds import KeyChunk, SimulatedFeed, chunk_block_id, fiber_rate_bps, pump
 from euroqci.kms.store import KeyStore
 
 
@@ -94,3 +94,11 @@ def test_pump_fills_both_stores_identically(tmp_path):
 
     a, b = asyncio.run(scenario())
     assert len(a.chunk_ids) == 40 and a.chunk_ids == b.chunk_ids and a.material == b.material
+
+
+def test_fiber_rate_follows_the_physics():
+    """Rates from euroqci.physics (asymptotic decoy BB84); key rate falls with distance
+    roughly like the channel transmittance: 0.2 dB/km over 50 km is a factor 10."""
+    rate_bps = fiber_rate_bps([25.0, 75.0])
+    assert rate_bps[0] > rate_bps[1] > 0
+    assert 3.0 < rate_bps[0] / rate_bps[1] < 30.0

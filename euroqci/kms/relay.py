@@ -1,0 +1,438 @@
+"""Trusted-node key relay between KMEs (the Kx reference point of ITU-T Y.3802).
+
+A key for a slave SAE whose KME is not adjacent travels hop by hop along a path chosen by
+:func:`euroqci.network.routing.route` on the available link key. Each hop encrypts it with
+a one-time pad of that link's key (XOR with link-key blocks taken from the hop's store; the
+receiver takes the blocks with the same IDs from its own store), so only trusted nodes see
+it in the clear (the SECOQC scheme, Peev et al., New J. Phys. 11, 075001, 2009).
+
+The steps follow the key relay procedure of ITU-T Y.3803 / Q.4163 and the semantics of
+ETSI GS QKD 020 (key IDs, initiator SAE, target SAEs, acknowledgement):
+
+1. **relay request**: the source sends ``POST /peer/v1/relay/forward`` to the next hop;
+   every trusted node removes its pad, re-encrypts with the next link's pad and forwards;
+2. **completion**: the destination keeps the key pending and answers; the answer travels
+   back along the path (each hop's HTTP response);
+3. **acknowledgement** (key supply notification): the source sends ``POST
+   /peer/v1/relay/ack`` to the destination, which then stores the key for the slave SAEs and
+   answers ``supplied``; only then does ``enc_keys`` return, so ``dec_keys`` at the far
+   KME works at once. On failure the source sends ``void`` and re-routes around the node or
+   link that failed (at most ``max_attempts`` routes).
+
+Multipath (option ``euroqci_multipath`` = number of paths): the key material is split into
+XOR shares sent over node-disjoint paths (:func:`~euroqci.network.routing.disjoint_routes`),
+so no single trusted node learns it (Salvail et al., J. Comput. Secur. 18, 61, 2010).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import math
+import secrets
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import networkx as nx
+import numpy as np
+
+from euroqci.errors import InvalidParameter, KeyNotFound, KeyUnavailable
+from euroqci.network.relay import hop_charges
+from euroqci.network.routing import disjoint_routes, path_links, route
+from euroqci.network.topology import LinkId, link_id
+
+if TYPE_CHECKING:
+    from euroqci.kms.registry import KmeContext, RelayRequest
+
+#: ETSI 014 extension (mandatory or optional) asking for multipath relay: number of paths
+MULTIPATH_EXTENSION = "euroqci_multipath"
+PEER_PREFIX = "/peer/v1/relay"
+
+
+class RelayFailed(KeyUnavailable):
+    """A relay could not be completed; ``failed_nodes``/``failed_links`` say where."""
+
+    def __init__(self, message: str, *, failed_nodes: Sequence[str] = (),
+                 failed_links: Sequence[LinkId] = ()):
+        super().__init__(message)
+        self.failed_nodes = tuple(failed_nodes)
+        self.failed_links = tuple(failed_links)
+
+    def details(self) -> list[dict[str, Any]]:
+        return ([{"failed_node": n} for n in self.failed_nodes]
+                + [{"failed_link": list(lk)} for lk in self.failed_links])
+
+
+@dataclass(frozen=True)
+class RelayTopology:
+    """What one KME knows of the network: its domain's graph, peers' URLs, SAE homes,
+    domains of KMEs and the borders (pairs of KMEs of two domains talking ETSI 020)."""
+
+    kme_id: str
+    graph: nx.Graph
+    kme_urls: Mapping[str, str]
+    sae_kme: Mapping[str, str]
+    kme_domain: Mapping[str, str] = field(default_factory=dict)
+    borders: Sequence[LinkId] = ()
+    chunk_bytes: int = 32
+
+    @classmethod
+    def of(cls, ctx: KmeContext, kme_domain: Mapping[str, str] | None = None,
+           borders: Sequence[LinkId] = ()) -> RelayTopology:
+        """The topology of the KME of ``ctx`` (graph restricted to its own domain)."""
+        domains = dict(kme_domain or {})
+        me = ctx.settings.kme_id
+        mine = domains.get(me, "default")
+        full = ctx.network.graph()
+        graph = full.subgraph(n for n in full if domains.get(n, "default") == mine).copy()
+        return cls(me, graph, dict(ctx.network.kmes), dict(ctx.network.saes), domains,
+                   tuple(borders), ctx.settings.chunk_size_bits // 8)
+
+    def domain(self, kme: str) -> str:
+        return self.kme_domain.get(kme, "default")
+
+    def border_towards(self, domain: str) -> tuple[str, str]:
+        """(border KME of my domain, its peer KME in ``domain``)."""
+        mine = self.domain(self.kme_id)
+        for a, b in self.borders:
+            for x, y in ((a, b), (b, a)):
+                if self.domain(x) == mine and self.domain(y) == domain:
+                    return x, y
+        raise RelayFailed(f"no border from domain {mine!r} to domain {domain!r}")
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """What a KME did in one relay (no key material): for operators and tests."""
+
+    relay_id: str
+    role: str  # source | trusted | destination | border
+    path: tuple[str, ...]
+    share_index: int
+    share_count: int
+    key_ids: tuple[str, ...]
+
+
+@dataclass
+class _Pending:
+    key_ids: list[str]
+    sizes: list[int]
+    share_count: int
+    shares: dict[int, bytes] = field(default_factory=dict, repr=False)
+    created_s: float = field(default_factory=time.monotonic)
+
+
+def xor_bytes(a: bytes, b: bytes) -> bytes:
+    """Bytewise XOR of two equally long byte strings."""
+    if len(a) != len(b):
+        raise InvalidParameter("pad length", len(b), f"must equal the data length {len(a)}")
+    return np.bitwise_xor(np.frombuffer(a, np.uint8), np.frombuffer(b, np.uint8)).tobytes()
+
+
+def split_shares(material: bytes, n_shares: int) -> list[bytes]:
+    """``n_shares`` XOR shares of ``material``: any ``n_shares - 1`` of them are uniform and
+    independent of it. Drawn with :mod:`secrets` (a CSPRNG), as they are key material."""
+    if n_shares < 1:
+        raise InvalidParameter("n_shares", n_shares, "must be >= 1")
+    shares = [secrets.token_bytes(len(material)) for _ in range(n_shares - 1)]
+    last = material
+    for share in shares:
+        last = xor_bytes(last, share)
+    return [*shares, last]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+class Relay:
+    """The relay service of one KME (``app.state.relay``; ``registry.Relay`` protocol)."""
+
+    def __init__(self, ctx: KmeContext, topology: RelayTopology,
+                 client: httpx.AsyncClient, *, max_attempts: int = 3, view_ttl_s: float = 1.0,
+                 pending_ttl_s: float = 60.0, journal_size: int = 1000):
+        self.ctx = ctx
+        self.store = ctx.store
+        self.topology = topology
+        self.client = client
+        self.max_attempts = max_attempts
+        self.view_ttl_s = view_ttl_s
+        self.pending_ttl_s = pending_ttl_s
+        self.journal: deque[JournalEntry] = deque(maxlen=journal_size)
+        self.counters = {"relayed_keys": 0, "relay_failures": 0, "reroutes": 0}
+        #: link key spent per link by relays this KME started (bits, ``hop_charges``)
+        self.relayed_bits: dict[LinkId, float] = {}
+        #: ETSI 020 hand-overs waiting for their ack: (first key ID, target SAE) -> future
+        self.ext_acks: dict[tuple[str, str], asyncio.Future] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._view: tuple[float, dict[LinkId, float], set[str]] | None = None
+
+    @property
+    def kme_id(self) -> str:
+        return self.topology.kme_id
+
+    # ----------------------------------------------------------------- source side
+    async def deliver(self, request: RelayRequest) -> None:
+        """Make ``request.keys`` available at ``request.target_kme`` for its slave SAEs.
+
+        Returns once the target stored them (completion and acknowledgement done). Raises
+        :class:`RelayFailed` (ETSI 014: 503) when no route has enough key.
+        """
+        keys = [(k.key_id, k.material) for k in request.keys]
+        target = request.target_kme
+        if self.topology.domain(target) != self.topology.domain(self.kme_id):
+            border, _ = self.topology.border_towards(self.topology.domain(target))
+            if border == self.kme_id:
+                from euroqci.kms.border import send_ext_keys
+
+                await send_ext_keys(self, keys, request.master_sae, list(request.slave_saes))
+                return
+            target = border
+        await self.relay(target, keys, request.master_sae, list(request.slave_saes),
+                         max(1, request.multipath))
+
+    def available_bits(self, target_kme: str) -> int:
+        """Widest-path bottleneck to ``target_kme`` from the last link view (cheap)."""
+        if self._view is None or target_kme not in self.topology.graph:
+            return 0
+        levels, down = self._view[1], self._view[2]
+        path = route(self.topology.graph, self.kme_id, target_kme, key_available_bits=levels,
+                     need_bits=0, failed_nodes=down)
+        if not path or len(path) < 2:
+            return 0
+        return int(min(levels.get(lid, 0) for lid in path_links(path)))
+
+    async def relay(self, target: str, keys: list[tuple[str, bytes]], master_sae: str,
+                    slave_saes: list[str], n_paths: int = 1) -> list[list[str]]:
+        """Relay ``keys`` to KME ``target`` of this domain; return the path(s) used."""
+        material = b"".join(key for _, key in keys)
+        chunk = self.topology.chunk_bytes
+        need_bits = math.ceil(len(material) / chunk) * chunk * 8
+        failed_nodes: set[str] = set()
+        failed_links: set[LinkId] = set()
+        last_error: RelayFailed | None = None
+        for attempt in range(self.max_attempts):
+            levels, down = await self.link_view()
+            failed = failed_nodes | down
+            if n_paths == 1:
+                path = route(self.topology.graph, self.kme_id, target,
+                             key_available_bits=levels, need_bits=need_bits,
+                             failed_nodes=failed, failed_links=failed_links)
+                paths = [path] if path else []
+            else:
+                paths = disjoint_routes(self.topology.graph, self.kme_id, target, n_paths,
+                                        levels, need_bits, failed_nodes=failed,
+                                        failed_links=failed_links)
+            if len(paths) < n_paths:
+                self.counters["relay_failures"] += 1
+                raise RelayFailed(
+                    f"no {n_paths} node-disjoint route(s) from {self.kme_id} to {target} with "
+                    f"{need_bits} bits of link key per hop", failed_nodes=sorted(failed),
+                    failed_links=sorted(failed_links)) from last_error
+            relay_id = str(uuid.uuid4())
+            shares = split_shares(material, len(paths))
+            try:
+                await asyncio.gather(*(
+                    self._send(relay_id, path, 1, i, len(paths), keys, master_sae, slave_saes,
+                               share)
+                    for i, (path, share) in enumerate(zip(paths, shares, strict=True))))
+                await self._post(target, "ack", {"relay_id": relay_id, "ack_status": "relayed",
+                                                 "initiator_sae_id": master_sae,
+                                                 "target_sae_ids": slave_saes})
+            except RelayFailed as exc:
+                last_error = exc
+                failed_nodes.update(n for n in exc.failed_nodes if n != self.kme_id)
+                failed_links.update(exc.failed_links)
+                self._view = None
+                self.counters["reroutes"] += attempt + 1 < self.max_attempts
+                await self._void(target, relay_id)
+                continue
+            for i, path in enumerate(paths):
+                self.record(relay_id, "source", path, i, len(paths), keys)
+                for lid, bits in hop_charges(path, need_bits).items():
+                    self.relayed_bits[lid] = self.relayed_bits.get(lid, 0.0) + bits
+            self.counters["relayed_keys"] += len(keys)
+            return paths
+        self.counters["relay_failures"] += 1
+        raise RelayFailed(f"relay to {target} failed after {self.max_attempts} routes: "
+                          f"{last_error}", failed_nodes=sorted(failed_nodes),
+                          failed_links=sorted(failed_links))
+
+    async def _send(self, relay_id: str, path: Sequence[str], hop: int, share_index: int,
+                    share_count: int, keys: Sequence[tuple[str, Any]], master_sae: str,
+                    slave_saes: Sequence[str], plaintext: bytes) -> dict[str, Any]:
+        """One-time-pad ``plaintext`` with link path[hop-1]-path[hop] and send it on.
+
+        The pad chunks are used up whatever the answer: a pad is never reused.
+        """
+        nxt = path[hop]
+        lid = link_id(self.kme_id, nxt)
+        n_chunks = math.ceil(len(plaintext) / self.topology.chunk_bytes)
+        try:
+            pads = self.store.take_link_keys(lid, n_chunks, sender=self.kme_id)
+        except KeyUnavailable as exc:
+            raise RelayFailed(f"link {lid[0]}-{lid[1]}: {exc}", failed_links=[lid]) from exc
+        pad = b"".join(chunk for _, chunk in pads)
+        body = {
+            "relay_id": relay_id, "path": list(path), "hop": hop,
+            "share_index": share_index, "share_count": share_count,
+            "keys": [{"key_ID": kid, "size": 8 * len(k) if isinstance(k, bytes) else int(k)}
+                     for kid, k in keys],
+            "initiator_sae_id": master_sae, "target_sae_ids": list(slave_saes),
+            "pad_ids": [cid for cid, _ in pads],
+            "ciphertext": _b64(xor_bytes(plaintext, pad[: len(plaintext)])),
+        }
+        return await self._post(nxt, "forward", body)
+
+    async def _post(self, kme: str, step: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = f"{self.topology.kme_urls[kme]}{PEER_PREFIX}/{step}"
+        try:
+            response = await self.client.post(url, json=body)
+        except httpx.HTTPError as exc:
+            raise RelayFailed(f"KME {kme} unreachable: {type(exc).__name__}",
+                              failed_nodes=[kme]) from exc
+        if response.status_code == 200:
+            return response.json()
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = {}
+        nodes, links = [], []
+        for item in payload.get("details") or ():
+            if "failed_node" in item:
+                nodes.append(item["failed_node"])
+            if "failed_link" in item:
+                links.append(link_id(*item["failed_link"]))
+        if not nodes and not links:
+            nodes = [kme]
+        reason = payload.get("message", response.status_code)
+        raise RelayFailed(f"KME {kme} refused {step}: {reason}", failed_nodes=nodes,
+                          failed_links=links)
+
+    async def _void(self, target: str, relay_id: str) -> None:
+        try:
+            await self._post(target, "void", {"relay_id": relay_id})
+        except RelayFailed:
+            pass  # the destination drops unacknowledged keys after pending_ttl_s anyway
+
+    # ----------------------------------------------------------------- routing view
+    async def link_view(self) -> tuple[dict[LinkId, float], set[str]]:
+        """Bits of link key per link of the domain (the smaller of what its two ends
+        advertise) and the KMEs that did not answer; cached for ``view_ttl_s``."""
+        now = time.monotonic()
+        if self._view is not None and now - self._view[0] < self.view_ttl_s:
+            return self._view[1], self._view[2]
+        others = [n for n in self.topology.graph.nodes if n != self.kme_id]
+        answers = await asyncio.gather(*(self._links_of(n) for n in others))
+        reports = dict(zip(others, answers, strict=True))
+        reports[self.kme_id] = self.link_bits()
+        levels: dict[LinkId, float] = {}
+        down: set[str] = set()
+        for node, report in reports.items():
+            if report is None:
+                down.add(node)
+                continue
+            for lid, bits in report.items():
+                levels[lid] = min(levels.get(lid, math.inf), bits)
+        self._view = (now, levels, down)
+        return levels, down
+
+    def link_bits(self) -> dict[LinkId, float]:
+        """Bits of link key this KME holds per link."""
+        return {lid: float(bits) for lid, bits in self.store.link_key_bits().items()}
+
+    async def _links_of(self, kme: str) -> dict[LinkId, float] | None:
+        try:
+            response = await self.client.get(f"{self.topology.kme_urls[kme]}{PEER_PREFIX}/links",
+                                             timeout=1.0)
+            response.raise_for_status()
+            return {link_id(e["a"], e["b"]): float(e["bits"]) for e in response.json()["links"]}
+        except (httpx.HTTPError, ValueError, KeyError):
+            return None
+
+    def advertised_links(self) -> dict[str, Any]:
+        """This KME's answer to ``GET /peer/v1/relay/links``."""
+        links = sorted(self.link_bits().items())
+        return {"kme": self.kme_id,
+                "links": [{"a": a, "b": b, "bits": int(bits)} for (a, b), bits in links]}
+
+    # ----------------------------------------------------------------- receiving side
+    async def handle_forward(self, caller_kme: str, msg: Mapping[str, Any]) -> dict[str, Any]:
+        """A relay request from the previous hop (``caller_kme``, from its certificate)."""
+        path, hop = [str(n) for n in msg["path"]], int(msg["hop"])
+        if not 0 < hop < len(path) or path[hop] != self.kme_id or path[hop - 1] != caller_kme:
+            raise RelayFailed(f"relay hop {hop} of {path} does not join {caller_kme} to "
+                              f"{self.kme_id}", failed_nodes=[caller_kme])
+        lid = link_id(caller_kme, self.kme_id)
+        ciphertext = base64.b64decode(msg["ciphertext"], validate=True)
+        try:
+            pad = b"".join(self.store.take_link_keys_by_id(lid, [str(c) for c in msg["pad_ids"]]))
+        except KeyNotFound as exc:
+            raise RelayFailed(f"link {lid[0]}-{lid[1]}: {exc}", failed_links=[lid]) from exc
+        if len(pad) < len(ciphertext):
+            raise RelayFailed(f"pad of {len(pad)} bytes for {len(ciphertext)} bytes",
+                              failed_links=[lid])
+        plaintext = xor_bytes(ciphertext, pad[: len(ciphertext)])
+        keys = [(str(k["key_ID"]), int(k["size"])) for k in msg["keys"]]
+        share_index, share_count = int(msg["share_index"]), int(msg["share_count"])
+        relay_id = str(msg["relay_id"])
+        if hop == len(path) - 1:
+            pending = self._pending.setdefault(relay_id, _Pending(
+                [k for k, _ in keys], [s for _, s in keys], share_count))
+            pending.shares[share_index] = plaintext
+            self.record(relay_id, "destination", path, share_index, share_count, keys)
+            return {"relay_id": relay_id, "status": "relayed", "kme": self.kme_id}
+        self.record(relay_id, "trusted", path, share_index, share_count, keys)
+        return await self._send(relay_id, path, hop + 1, share_index, share_count, keys,
+                                msg["initiator_sae_id"], msg["target_sae_ids"], plaintext)
+
+    async def handle_ack(self, caller_kme: str, msg: Mapping[str, Any]) -> dict[str, Any]:
+        """Key supply: the source confirms the relay; store the key for the slave SAEs
+        (or, at a border KME, hand it to the next domain with ETSI 020 ``ext_keys``)."""
+        self._expire()
+        relay_id = str(msg["relay_id"])
+        pending = self._pending.pop(relay_id, None)
+        if pending is None or len(pending.shares) != pending.share_count:
+            raise RelayFailed(f"relay {relay_id} is not complete at {self.kme_id}")
+        material = bytes(len(pending.shares[0]))
+        for share in pending.shares.values():
+            material = xor_bytes(material, share)
+        keys, offset = [], 0
+        for key_id, size_bits in zip(pending.key_ids, pending.sizes, strict=True):
+            keys.append((key_id, material[offset: offset + size_bits // 8]))
+            offset += size_bits // 8
+        master, slaves = str(msg["initiator_sae_id"]), [str(s) for s in msg["target_sae_ids"]]
+        await self.supply(keys, master, slaves)
+        return {"relay_id": relay_id, "ack_status": "supplied", "kme": self.kme_id}
+
+    async def supply(self, keys: list[tuple[str, bytes]], master: str,
+                     slaves: list[str]) -> None:
+        """Store keys for this KME's own slave SAEs; pass those of another domain on."""
+        local = [s for s in slaves if self.topology.sae_kme.get(s) == self.kme_id]
+        if local:
+            self.store.add_keys(keys, master, local)
+            await self.store.barrier()
+        remote = [s for s in slaves if s not in local]
+        if remote:
+            from euroqci.kms.border import send_ext_keys
+
+            await send_ext_keys(self, keys, master, remote)
+
+    def handle_void(self, msg: Mapping[str, Any]) -> dict[str, Any]:
+        self._pending.pop(str(msg["relay_id"]), None)
+        return {"relay_id": msg["relay_id"], "ack_status": "voided"}
+
+    def _expire(self) -> None:
+        limit = time.monotonic() - self.pending_ttl_s
+        for relay_id in [r for r, p in self._pending.items() if p.created_s < limit]:
+            del self._pending[relay_id]
+
+    def record(self, relay_id: str, role: str, path: Sequence[str], share_index: int,
+                share_count: int, keys: Sequence[tuple[str, Any]]) -> None:
+        self.journal.append(JournalEntry(relay_id, role, tuple(path), share_index, share_count,
+                                         tuple(k for k, _ in keys)))
