@@ -191,7 +191,7 @@ def _finite(params, eta, link, decoys, block_size, eps_sec, eps_cor):
     return raw / n_pulses, qber, n_pulses
 
 
-def _search(objective, dim, n_links, n_start, n_iter, step0=0.12, tol=2e-4):
+def compass_search(objective, dim, n_links, n_start, n_iter, step0=0.12, tol=2e-4):
     """Vectorised compass search in [0, 1]^dim; returns the best u, shape (L, dim)."""
     sobol = qmc.Sobol(dim, scramble=True, rng=np.random.default_rng(20140227)).random(n_start)
     starts = np.broadcast_to(sobol, (n_links, n_start, dim))
@@ -270,7 +270,7 @@ def secret_key_rate(
 
     dim = len(space.names)
     n_start = 8 if dim == 1 else 2 ** int(np.ceil(np.log2(16 * dim)))  # Sobol: powers of 2
-    u = _search(objective, dim, eta_all.size, n_start, n_iter=25 + 12 * dim)
+    u = compass_search(objective, dim, eta_all.size, n_start, n_iter=25 + 12 * dim)
     with np.errstate(all="ignore"):
         raw, qber, n_pulses = evaluate(u[:, None, :])
     rate = np.where(np.isfinite(raw[:, 0]), np.maximum(raw[:, 0], 0.0), 0.0)
