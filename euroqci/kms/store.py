@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import importlib
 import logging
 import queue
@@ -76,6 +77,27 @@ def xor_bytes(a: bytes, b: bytes) -> bytes:
     if len(a) != len(b):
         raise ValueError(f"one-time pad needs equal lengths, got {len(a)} and {len(b)}")
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
+
+
+class WriteTracker:
+    """The last write queued by one request (see :func:`track_writes`)."""
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last: concurrent.futures.Future | None = None
+
+
+_writes: contextvars.ContextVar[WriteTracker | None] = contextvars.ContextVar(
+    "kms_writes", default=None
+)
+
+
+def track_writes() -> WriteTracker:
+    """Record the writes queued from now on in this context (one HTTP request)."""
+    tracker = WriteTracker()
+    _writes.set(tracker)
+    return tracker
 
 
 @dataclass(frozen=True)
@@ -146,12 +168,21 @@ class KeyStore:
         return sum(self._pair_count.values())
 
     # ---- durability ----------------------------------------------------------------------
-    async def barrier(self) -> None:
-        """Wait until every write queued so far is committed (raise if one failed)."""
-        last = self._last
+    @property
+    def failed(self) -> bool:
+        """True once a write failed: memory and database may differ, the KME must restart."""
+        return self._failed is not None
+
+    async def barrier(self, writes: WriteTracker | None = None) -> None:
+        """Wait until the writes queued so far are committed; raise if one failed.
+
+        With ``writes`` (from :func:`track_writes`), wait only for those of that request
+        (writes commit in order, so its last one suffices).
+        """
+        last = self._last if writes is None else writes.last
         if last is not None and not last.done():
             await asyncio.wrap_future(last)
-        if self._failed is not None:
+        if last is not None and self._failed is not None:
             raise KeyUnavailable("the key store failed a write; restart the KME")
 
     # ---- southbound: link key supply -----------------------------------------------
@@ -394,6 +425,9 @@ class KeyStore:
     def _enqueue(self, op: Callable[[sa.Connection], object]) -> concurrent.futures.Future:
         fut: concurrent.futures.Future = concurrent.futures.Future()
         self._last = fut
+        tracker = _writes.get()
+        if tracker is not None:
+            tracker.last = fut
         self._queue.put((op, fut))
         return fut
 

@@ -1,0 +1,177 @@
+"""The KME application: ``create_app(settings)`` and ``serve(settings)`` (uvicorn, mTLS).
+
+Run one KME: ``python -m euroqci.kms.app`` with its settings in ``EUROQCI_KMS_*``
+variables or in the file named by ``EUROQCI_KMS_CONFIG_FILE`` (see docs/kms-api.md).
+
+No answer leaves before the writes it depends on are durable: :class:`DurableResponses`
+holds every response's first byte until the key-store writes queued while serving that
+request are committed (``KeyStore.barrier``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import socket
+from collections.abc import Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from euroqci import __version__
+from euroqci.errors import EuroQCIError, KeyUnavailable
+from euroqci.kms.deps import error_body, handle_error
+from euroqci.kms.metrics import Metrics
+from euroqci.kms.registry import KmeContext, Network, RelayFactory, Service
+from euroqci.kms.routes import etsi014, ops, peer
+from euroqci.kms.settings import Settings
+from euroqci.kms.store import KeyStore, track_writes
+
+
+class DurableResponses:
+    """ASGI middleware: barrier on the request's store writes before the response starts;
+    any exception that escaped the routes becomes the ETSI 014 Error body (503)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        writes = track_writes()
+        state = {"started": False, "replaced": False}
+
+        async def guarded_send(message):
+            if message["type"] == "http.response.start":
+                ctx = scope["app"].state.ctx
+                try:
+                    await ctx.store.barrier(writes)
+                except KeyUnavailable as exc:
+                    state["replaced"] = True
+                    await _send_response(send, error_body(503, str(exc)))
+                    return
+                state["started"] = True
+            elif state["replaced"]:
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, guarded_send)
+        except Exception as exc:
+            if state["started"] or state["replaced"]:
+                raise
+            response = await handle_error(Request(scope), exc)
+            await guarded_send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": response.raw_headers,
+                }
+            )
+            await guarded_send({"type": "http.response.body", "body": response.body})
+
+
+async def _send_response(send, response) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": response.raw_headers,
+        }
+    )
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def create_app(
+    settings: Settings,
+    *,
+    relay_factory: RelayFactory | None = None,
+    services: Sequence[Service] = (),
+) -> FastAPI:
+    """The FastAPI app of one KME.
+
+    ``relay_factory(ctx)`` builds the trusted-node relay (``app.state.relay``; without it
+    only local and adjacent slave KMEs are served); each of ``services(ctx)`` (e.g. a
+    device feed) runs as a task for the app's lifetime. The store opens at start-up.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        network = Network.from_settings(settings)
+        store = await asyncio.to_thread(
+            KeyStore,
+            settings.store_url,
+            settings.kme_id,
+            chunk_bytes=settings.chunk_size_bits // 8,
+            max_chunks_per_link=settings.max_key_count,
+        )
+        peers = peer.PeerClients(settings, network.kmes)
+        ctx = KmeContext(settings, network, store, Metrics(settings.kme_id), peers)
+        ctx.relay = relay_factory(ctx) if relay_factory is not None else None
+        app.state.ctx, app.state.relay = ctx, ctx.relay
+        tasks = [asyncio.create_task(service(ctx)) for service in services]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await peers.aclose()
+            await asyncio.to_thread(store.close)
+
+    app = FastAPI(
+        title=f"euroqci KME {settings.kme_id}",
+        version=__version__,
+        description="ETSI GS QKD 014 V1.1.1 key delivery over mutual TLS (see docs/kms-api.md).",
+        lifespan=lifespan,
+        strict_content_type=False,  # the standard's clients may POST without Content-Type
+    )
+    for exc_type in (EuroQCIError, RequestValidationError, HTTPException):
+        app.add_exception_handler(exc_type, handle_error)
+    app.include_router(etsi014.router)
+    app.include_router(peer.router)
+    app.include_router(ops.router)
+    if importlib.util.find_spec("euroqci.kms.routes.peer_relay") is not None:
+        from euroqci.kms.routes import peer_relay  # the relay's KME-to-KME routes
+
+        app.include_router(peer_relay.router)
+    app.add_middleware(DurableResponses)
+    return app
+
+
+def uvicorn_config(app: FastAPI, settings: Settings, **overrides):
+    """A uvicorn ``Config`` serving ``app`` over HTTPS with client certificates required."""
+    import uvicorn
+
+    from euroqci.kms.tls import MTLSHttpToolsProtocol, server_context
+
+    files = (settings.tls_cert_file, settings.tls_key_file, settings.tls_ca_file)
+    if None in files:
+        raise EuroQCIError("a KME needs tls_cert_file, tls_key_file and tls_ca_file")
+    ctx = server_context(*files)
+    options = dict(
+        host=settings.host,
+        port=settings.port,
+        http=MTLSHttpToolsProtocol,
+        ssl_certfile=str(settings.tls_cert_file),  # uvicorn's switch to TLS; context below
+        ssl_context_factory=lambda _config, _default: ctx,
+        log_level=settings.log_level,
+        timeout_keep_alive=30,
+        lifespan="on",
+    )
+    options.update(overrides)
+    return uvicorn.Config(app, **options)
+
+
+def serve(settings: Settings, *, sock: socket.socket | None = None, **kwargs) -> None:
+    """Run one KME until SIGINT/SIGTERM (``kwargs`` go to :func:`create_app`)."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn_config(create_app(settings, **kwargs), settings))
+    server.run(sockets=[sock] if sock is not None else None)
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised by the SIGKILL test
+    serve(Settings())
