@@ -96,10 +96,11 @@ def summary(result: SimResult, ctx: ReportContext) -> dict:
     }
 
 
-def write_outputs(result: SimResult, ctx: ReportContext, out_dir: Path) -> dict[str, Path]:
+def write_outputs(result: SimResult, ctx: ReportContext, out_dir: Path,
+                  doc: dict | None = None) -> dict[str, Path]:
     """Write summary.json, the PNG figures and report.html into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    doc = summary(result, ctx)
+    doc = doc if doc is not None else summary(result, ctx)
     paths = {"summary": out_dir / "summary.json"}
     paths["summary"].write_text(json.dumps(doc, indent=1))
     paths["map"] = figures.network_map(result, ctx.sites, out_dir / "map.png",

@@ -1,0 +1,51 @@
+"""Sweeps: dotted-path variants, replications, local pool and an in-process Dask cluster."""
+
+import pytest
+
+from euroqci.errors import InvalidParameter
+from euroqci.sim.sweep import parse_vary, run_sweep, tasks, variant
+
+from .scenarios import small_scenario
+
+
+def test_parse_vary_reads_yaml_scalars():
+    assert parse_vary(["failures.fiber_mttr_h=6,24", "failures.enabled=false"]) == {
+        "failures.fiber_mttr_h": [6, 24], "failures.enabled": [False]}
+    with pytest.raises(InvalidParameter, match="KEY=V1,V2"):
+        parse_vary(["failures.fiber_mttr_h"])
+
+
+def test_variant_sets_nested_fields_and_every_tuple_element():
+    base = small_scenario()
+    v = variant(base, {"network.fiber_links.device.detector_efficiency": 0.25,
+                       "demands.rate_bps": 500.0, "planning.max_span_loss_db": 15.0})
+    assert {f.device.detector_efficiency for f in v.network.fiber_links} == {0.25}
+    assert [d.rate_bps for d in v.demands] == [500.0, None, None]
+    assert v.planning.max_span_loss_db == 15.0 and base.planning.max_span_loss_db == 20.0
+    with pytest.raises(InvalidParameter, match="no field 'nonsense'"):
+        variant(base, {"failures.nonsense": 1})
+    with pytest.raises(InvalidParameter):  # validation reruns: a probability above 1
+        variant(base, {"network.fiber_links.device.detector_efficiency": 2.0})
+
+
+def test_tasks_grid_times_replications():
+    todo = tasks(small_scenario(), {"failures.fiber_mttr_h": [6, 24], "days": [0.25]}, 3,
+                 days=7, step_s=10, seed=5)
+    assert len(todo) == 6
+    assert [t.seed for t in todo[:3]] == [5, 6, 7]
+    assert {t.days for t in todo} == {0.25}
+    assert {t.scenario.failures.fiber_mttr_h for t in todo} == {6, 24}
+
+
+def test_sweep_in_process_and_on_a_dask_cluster(tmp_path, monkeypatch):
+    monkeypatch.setenv("EUROQCI_CACHE_DIR", str(tmp_path))
+    todo = tasks(small_scenario(), {"failures.enabled": [False, True]}, 1, days=0.25,
+                 step_s=30)
+    local = run_sweep(todo, workers=1)
+    assert [r["failures.enabled"] for r in local] == [False, True]
+    assert local[0]["failures"] == 0
+    distributed = pytest.importorskip("distributed", reason="Dask is the optional 'cluster' extra")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        remote = run_sweep(todo, scheduler=cluster.scheduler_address)
+    assert [r["served_bits"] for r in remote] == [r["served_bits"] for r in local]
