@@ -12,6 +12,7 @@ Elevations are geometric (no refraction).
 
 from __future__ import annotations
 
+import atexit
 import functools
 import math
 import os
@@ -64,7 +65,9 @@ def ephemeris():
     path = os.path.join(loader.directory, "de421.bsp")
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} missing: reinstall the skyfield-data package")
-    return loader("de421.bsp")
+    kernel = loader("de421.bsp")
+    atexit.register(kernel.close)  # the kernel keeps its file open while in use
+    return kernel
 
 
 def _utc(moment: datetime) -> datetime:
@@ -121,7 +124,9 @@ def satellite_from_elements(altitude_km: float = 500.0, inclination_deg: float |
     sat.sgp4init(WGS72, "i", 99999, days, 0.0, 0.0, 0.0, eccentricity, 0.0,
                  math.radians(inclination_deg), math.radians(mean_anomaly_deg), n_rad_per_min,
                  math.radians(raan_deg % 360.0))
-    return EarthSatellite.from_satrec(sat, timescale())
+    satellite = EarthSatellite.from_satrec(sat, timescale())
+    satellite.name = name
+    return satellite
 
 
 def satellite_from_tle(line1: str, line2: str, name: str | None = None) -> EarthSatellite:

@@ -37,6 +37,7 @@ def test_everything_runs_offline(monkeypatch):
 
     monkeypatch.setattr(skyfield.iokit, "download", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
+    orbits.ephemeris().close()
     for cached in (orbits._loader, orbits.timescale, orbits.ephemeris):
         cached.cache_clear()
     satellite = satellite_from_elements(500.0, None, raan_for_ltan_deg(22.5, START), START)
