@@ -450,7 +450,8 @@ class KeyStore:
         """One transaction for the whole batch (group commit: one fsync for many writes)."""
         if self._failed is not None:
             for _, fut in batch:
-                fut.set_exception(KeyUnavailable("the key store failed a write"))
+                if not fut.cancelled():
+                    fut.set_exception(KeyUnavailable("the key store failed a write"))
             return
         try:
             with self.engine.begin() as conn:
@@ -459,10 +460,12 @@ class KeyStore:
             log.error("key store write failed: %s", type(exc).__name__)
             self._failed = exc  # memory and database now differ: refuse all further work
             for _, fut in batch:
-                fut.set_exception(KeyUnavailable("the key store failed a write"))
+                if not fut.cancelled():
+                    fut.set_exception(KeyUnavailable("the key store failed a write"))
             return
         for (_, fut), result in zip(batch, results, strict=True):
-            fut.set_result(result)
+            if not fut.cancelled():  # its waiter was cancelled (client gone, shutdown)
+                fut.set_result(result)
 
 
 def _key_row(kme: str, kid: str, slave: str, master: str, material: bytes) -> dict:
