@@ -47,7 +47,7 @@ from euroqci.network.routing import disjoint_routes, path_links, route
 from euroqci.network.topology import LinkId, link_id
 
 if TYPE_CHECKING:
-    from euroqci.kms.registry import KmeContext, RelayRequest
+    from euroqci.kms.registry import KmeContext
 
 #: ETSI 014 extension (mandatory or optional) asking for multipath relay: number of paths
 MULTIPATH_EXTENSION = "euroqci_multipath"
@@ -151,7 +151,7 @@ def _b64(data: bytes) -> str:
 
 
 class Relay:
-    """The relay service of one KME (``app.state.relay``; ``registry.Relay`` protocol)."""
+    """The relay service of one KME (``app.state.relay``, called by ``enc_keys``)."""
 
     def __init__(self, ctx: KmeContext, topology: RelayTopology,
                  client: httpx.AsyncClient, *, max_attempts: int = 3, view_ttl_s: float = 1.0,
@@ -177,24 +177,41 @@ class Relay:
         return self.topology.kme_id
 
     # ----------------------------------------------------------------- source side
-    async def deliver(self, request: RelayRequest) -> None:
-        """Make ``request.keys`` available at ``request.target_kme`` for its slave SAEs.
+    async def deliver(self, keys: Sequence[tuple[str, bytes]], master_sae: str,
+                      slave_saes: Sequence[str], options: Mapping[str, Any] | None = None
+                      ) -> None:
+        """Make ``keys`` ``[(key_ID, bytes)]`` available at the KMEs of ``slave_saes``.
 
-        Returns once the target stored them (completion and acknowledgement done). Raises
+        Called by ``enc_keys`` with the ETSI 014 extensions it honoured as ``options``
+        (``euroqci_multipath``: number of node-disjoint paths). Returns once every target
+        KME stored the keys (completion and acknowledgement done). Raises
         :class:`RelayFailed` (ETSI 014: 503) when no route has enough key.
         """
-        keys = [(k.key_id, k.material) for k in request.keys]
-        target = request.target_kme
+        n_paths = int((options or {}).get(MULTIPATH_EXTENSION, 1))
+        if n_paths < 1:
+            raise InvalidParameter(MULTIPATH_EXTENSION, n_paths, "must be >= 1")
+        keys = [(str(k), bytes(m)) for k, m in keys]
+        by_kme: dict[str, list[str]] = {}
+        for sae in slave_saes:
+            kme = self.topology.sae_kme.get(sae)
+            if kme is None:
+                raise InvalidParameter("slave_SAE_ID", sae, "an SAE registered in the network")
+            if kme != self.kme_id:
+                by_kme.setdefault(kme, []).append(sae)
+        await asyncio.gather(*(self._deliver_to(kme, keys, master_sae, saes, n_paths)
+                               for kme, saes in sorted(by_kme.items())))
+
+    async def _deliver_to(self, target: str, keys: list[tuple[str, bytes]], master_sae: str,
+                          slave_saes: list[str], n_paths: int) -> None:
         if self.topology.domain(target) != self.topology.domain(self.kme_id):
             border, _ = self.topology.border_towards(self.topology.domain(target))
             if border == self.kme_id:
                 from euroqci.kms.border import send_ext_keys
 
-                await send_ext_keys(self, keys, request.master_sae, list(request.slave_saes))
+                await send_ext_keys(self, keys, master_sae, slave_saes)
                 return
             target = border
-        await self.relay(target, keys, request.master_sae, list(request.slave_saes),
-                         max(1, request.multipath))
+        await self.relay(target, keys, master_sae, slave_saes, n_paths)
 
     def available_bits(self, target_kme: str) -> int:
         """Widest-path bottleneck to ``target_kme`` from the last link view (cheap)."""
@@ -422,6 +439,10 @@ class Relay:
             from euroqci.kms.border import send_ext_keys
 
             await send_ext_keys(self, keys, master, remote)
+
+    async def aclose(self) -> None:
+        """Close the KME-to-KME HTTP client."""
+        await self.client.aclose()
 
     def handle_void(self, msg: Mapping[str, Any]) -> dict[str, Any]:
         self._pending.pop(str(msg["relay_id"]), None)
