@@ -24,26 +24,28 @@ import networkx as nx
 from euroqci.errors import InvalidParameter
 from euroqci.network.topology import LinkId, link_id
 
+Adjacency = dict[str, dict[str, float]]
 
-def _usable_graph(graph: nx.Graph, key_available_bits: Mapping[LinkId, float], need_bits: float,
-                  failed_nodes: Iterable[str], failed_links: Iterable[tuple[str, str]]) -> nx.Graph:
-    """The subgraph of usable hops, built in sorted order so that results never depend on
-    the insertion order of the input graph. Edge attribute ``bits`` = key in store."""
+
+def _usable(graph: nx.Graph, key_available_bits: Mapping[LinkId, float], need_bits: float,
+            failed_nodes: Iterable[str], failed_links: Iterable[tuple[str, str]]) -> Adjacency:
+    """Adjacency of usable hops: node -> {neighbour: bits in the link's store}. Plain dicts
+    (not a networkx graph) because the simulator calls this for every relay request."""
     down_nodes = set(failed_nodes)
     down_links = {link_id(*lk) for lk in failed_links}
-    g = nx.Graph()
-    g.add_nodes_from(sorted(n for n in graph.nodes if n not in down_nodes))
-    edges = []
+    adj: Adjacency = {n: {} for n in graph.nodes if n not in down_nodes}
+    get = key_available_bits.get
     for u, v in graph.edges:
-        lid = link_id(u, v)
-        if u in down_nodes or v in down_nodes or lid in down_links:
+        if u in down_nodes or v in down_nodes:
             continue
-        bits = float(key_available_bits.get(lid, 0.0))
+        lid = (u, v) if u < v else (v, u)
+        if lid in down_links:
+            continue
+        bits = float(get(lid, 0.0))
         if bits >= need_bits:
-            edges.append((lid, bits))
-    for lid, bits in sorted(edges):
-        g.add_edge(*lid, bits=bits)
-    return g
+            adj[u][v] = bits
+            adj[v][u] = bits
+    return adj
 
 
 def _check_ends(graph: nx.Graph, source: str, target: str) -> None:
@@ -52,7 +54,7 @@ def _check_ends(graph: nx.Graph, source: str, target: str) -> None:
             raise InvalidParameter(name, node, "a node of the network graph")
 
 
-def _widest_bottleneck(g: nx.Graph, source: str, target: str) -> float | None:
+def _widest_bottleneck(adj: Adjacency, source: str, target: str) -> float | None:
     """Largest achievable bottleneck from source to target (modified Dijkstra, max-min).
 
     Hand-written: networkx has no widest-path routine.
@@ -67,38 +69,47 @@ def _widest_bottleneck(g: nx.Graph, source: str, target: str) -> float | None:
         if u == target:
             return -neg_w
         done.add(u)
-        for v, attr in g[u].items():
-            w = min(-neg_w, attr["bits"])
+        for v, bits in adj[u].items():
+            w = min(-neg_w, bits)
             if v not in done and w > best.get(v, -1.0):
                 best[v] = w
                 heapq.heappush(heap, (-w, v))
     return None
 
 
-def _fewest_hops_lexmin(g: nx.Graph, source: str, target: str) -> list[str] | None:
-    """Fewest-hop path, ties broken by the lexicographically smallest node sequence."""
-    dist = nx.single_source_shortest_path_length(g, target)
+def _fewest_hops_lexmin(adj: Adjacency, source: str, target: str,
+                        width: float) -> list[str] | None:
+    """Fewest-hop path over hops holding >= ``width`` bits, ties broken by the
+    lexicographically smallest node sequence (BFS from the target, then a greedy walk)."""
+    dist = {target: 0}
+    frontier = [target]
+    while frontier and source not in dist:
+        nxt = []
+        for u in frontier:
+            for v, bits in adj[u].items():
+                if bits >= width and v not in dist:
+                    dist[v] = dist[u] + 1
+                    nxt.append(v)
+        frontier = nxt
     if source not in dist:
         return None
     path = [source]
     while path[-1] != target:
-        d = dist[path[-1]]
-        path.append(min(v for v in g[path[-1]] if dist.get(v) == d - 1))
+        u = path[-1]
+        path.append(min(v for v, bits in adj[u].items()
+                        if bits >= width and dist.get(v) == dist[u] - 1))
     return path
 
 
-def _route_in(g: nx.Graph, source: str, target: str) -> list[str] | None:
-    if source not in g or target not in g:
+def _route_in(adj: Adjacency, source: str, target: str) -> list[str] | None:
+    if source not in adj or target not in adj:
         return None
     if source == target:
         return [source]
-    width = _widest_bottleneck(g, source, target)
+    width = _widest_bottleneck(adj, source, target)
     if width is None:
         return None
-    wide = nx.Graph()
-    wide.add_nodes_from(g.nodes)
-    wide.add_edges_from((u, v) for u, v, b in g.edges(data="bits") if b >= width)
-    return _fewest_hops_lexmin(wide, source, target)
+    return _fewest_hops_lexmin(adj, source, target, width)
 
 
 def route(graph: nx.Graph, source: str, target: str, *,
@@ -114,8 +125,8 @@ def route(graph: nx.Graph, source: str, target: str, *,
     _check_ends(graph, source, target)
     if need_bits < 0:
         raise InvalidParameter("need_bits", need_bits, "must be >= 0")
-    g = _usable_graph(graph, key_available_bits, need_bits, failed_nodes, failed_links)
-    return _route_in(g, source, target)
+    adj = _usable(graph, key_available_bits, need_bits, failed_nodes, failed_links)
+    return _route_in(adj, source, target)
 
 
 def disjoint_routes(graph: nx.Graph, source: str, target: str, n_paths: int,
@@ -135,21 +146,26 @@ def disjoint_routes(graph: nx.Graph, source: str, target: str, n_paths: int,
         raise InvalidParameter("n_paths", n_paths, "must be >= 1")
     if source == target:
         raise InvalidParameter("target", target, "must differ from source for multipath")
-    g = _usable_graph(graph, key_available_bits, need_bits, failed_nodes, failed_links)
-    if source not in g or target not in g:
+    adj = _usable(graph, key_available_bits, need_bits, failed_nodes, failed_links)
+    if source not in adj or target not in adj:
         return []
     greedy: list[list[str]] = []
-    work = g.copy()
+    work = {u: dict(nbrs) for u, nbrs in adj.items()}
     while len(greedy) < n_paths:
         path = _route_in(work, source, target)
         if path is None:
             break
         greedy.append(path)
         if len(path) == 2:
-            work.remove_edge(source, target)
-        work.remove_nodes_from(path[1:-1])
-    if len(greedy) >= n_paths or not nx.has_path(g, source, target):
+            del work[source][target], work[target][source]
+        for inner in path[1:-1]:
+            for v in work.pop(inner):
+                work[v].pop(inner, None)
+    if len(greedy) >= n_paths or not greedy:
         return greedy
+    g = nx.Graph()
+    g.add_nodes_from(sorted(adj))
+    g.add_edges_from(sorted(link_id(u, v) for u in adj for v in adj[u] if u < v))
     flow = sorted(nx.node_disjoint_paths(g, source, target), key=lambda p: (len(p), p))
     return flow[:n_paths] if len(flow) > len(greedy) else greedy
 

@@ -105,7 +105,9 @@ class QkdDevice:
 @dataclass(frozen=True)
 class FiberLink:
     """A fiber QKD link. ``length_km`` is the fiber route length (use :meth:`between` to
-    derive it from the great-circle distance times a route factor, typically 1.2-1.5)."""
+    derive it from the great-circle distance times a route factor, typically 1.2-1.5).
+    ``extra_loss_db`` is per span (connectors, splices); a ``submarine`` link cannot host
+    trusted nodes along its way."""
 
     a: str
     b: str
@@ -114,6 +116,7 @@ class FiberLink:
     extra_loss_db: float = 0.0
     device: QkdDevice = field(default_factory=QkdDevice)
     store_capacity_bits: float = 1e9
+    submarine: bool = False
 
     def __post_init__(self):
         link_id(self.a, self.b)
@@ -312,7 +315,8 @@ class Network:
                        kind=s.kind, overseas=s.overseas)
         for link in sorted(self.fiber_links, key=lambda lk: lk.id):
             g.add_edge(*link.id, link_id=link.id, kind="fiber", length_km=link.length_km,
-                       loss_db=link.loss_db, capacity_bits=link.store_capacity_bits)
+                       loss_db=link.loss_db, capacity_bits=link.store_capacity_bits,
+                       submarine=link.submarine)
         seg = self.satellite_segment
         for sat in seg.satellites:
             g.add_node(sat.node_id, name=sat.name, kind="satellite", overseas=False)
