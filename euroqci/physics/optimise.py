@@ -54,7 +54,8 @@ class KeyRate:
     (rate_per_pulse x rep_rate_hz); qber: error rate of the key-basis signal (asymptotic) or
     of the whole key basis (finite key); parameters: the optimal free parameters by name
     (mu1, mu2, mu3: intensities; p1, p2, p3: their probabilities; q_x: key-basis
-    probability) and, for finite key, ``pulses_per_block`` (pulses sent per block of n_X).
+    probability, finite key; sifting_factor q, asymptotic) and, for finite key,
+    ``pulses_per_block`` (pulses sent per block of n_X).
     """
 
     rate_per_pulse: np.ndarray
@@ -104,7 +105,10 @@ def _space(decoys, finite, sifting, vacuum_intensity, min_decoy):
                 out.update(p1=p1, p2=p2, p3=1.0 - p1 - p2)
             else:
                 out.update(p1=p1, p2=1.0 - p1)
-        out["q_x"] = _lin(d["q_x"], 0.5, 0.995) if free_q else np.full_like(mu1, 0.5)
+        if finite:
+            out["q_x"] = _lin(d["q_x"], 0.5, 0.995) if free_q else np.full_like(mu1, 0.5)
+        else:  # asymptotic: the sifting factor itself (efficient: q_x -> 1)
+            out["sifting_factor"] = np.full_like(mu1, 1.0 if sifting == "efficient" else 0.5)
         return out
 
     return _Space(tuple(names), to_params)
@@ -117,7 +121,7 @@ def _stack(params, keys):
 def _asymptotic(params, eta, link, decoys):
     """Raw asymptotic rate per pulse (may be negative) and signal QBER; shapes (L, C)."""
     det, f = link.detector, link.ec_efficiency
-    q = 1.0 if link.sifting == "efficient" else 0.5
+    q = params["sifting_factor"]
     mu1 = params["mu1"]
     if decoys == "infinite":
         mus = mu1[..., None]
