@@ -100,7 +100,8 @@ def network_map(result: SimResult, sites: Sequence[Site], path: Path,
     mainland = np.array([(s.lon, s.lat) for s in sites if not s.overseas] or [(10.0, 50.0)])
     box = _box_around(mainland, 2.5)
     rate = metrics.mean_key_rate_bps(result)
-    positive = rate[rate > 0]
+    fiber = np.array([k != SATELLITE for k in result.model.link_kind], dtype=bool)
+    positive = rate[fiber & (rate > 0)]
     norm = LogNorm(vmin=max(positive.min() if positive.size else 1.0, 1.0),
                    vmax=max(positive.max() if positive.size else 10.0, 10.0))
     cmap = plt.get_cmap("viridis")
@@ -116,7 +117,7 @@ def network_map(result: SimResult, sites: Sequence[Site], path: Path,
             main.plot(lo, la, color="#d0431f", lw=0.6, alpha=0.5, ls="--", zorder=1,
                       label=f"ground track {name}" if k == 0 else None)
     _network_layer(main, result, by_id, norm, cmap, box)
-    main.set_title(f"{result.model.name}: mean secret key rate per link "
+    main.set_title(f"{result.model.name}: mean secret key rate per fiber link "
                    f"({result.config.days:g} days)")
     main.legend(loc="upper left", fontsize=7, framealpha=0.85)
     sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
@@ -128,7 +129,9 @@ def network_map(result: SimResult, sites: Sequence[Site], path: Path,
         inset = _box_around(np.array([(s.lon, s.lat) for s in group]), 0.8)
         _draw_land(ax, inset)
         _network_layer(ax, result, by_id, norm, cmap, inset)
-        ax.set_title(", ".join(sorted({s.name.split(" ")[0] for s in group}))[:40], fontsize=7)
+        towns = sorted({s.name.split(",")[-1].strip() for s in group
+                        if s.kind != "ground_station"}) or [group[0].name]
+        ax.set_title(", ".join(towns)[:45], fontsize=7)
         ax.tick_params(labelsize=5)
     fig.savefig(path, dpi=110)
     plt.close(fig)
