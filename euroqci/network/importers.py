@@ -15,6 +15,8 @@ degrees; ``coordinates="auto"`` converts it (and recomputes its distances).
 from __future__ import annotations
 
 import json
+import re
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +54,14 @@ def read_graph(source: str, base_dir: Path | str = ".") -> nx.Graph:
         except ImportError:
             raise ScenarioError(f"{source}: the topohub package is not installed "
                                 "(pip install 'euroqci[topologies]')") from None
-        try:
-            data = topohub.get(source.removeprefix("topohub:"), use_names=True)
-        except Exception as err:  # topohub raises bare errors for unknown names
-            raise ScenarioError(f"{source}: not a topohub network ({err})") from err
-        return nx.node_link_graph(data, edges="edges")
+        key = source.removeprefix("topohub:")
+        # Read the packaged JSON directly: topohub.get() leaves its file open.
+        m = re.fullmatch(r"([\w-]+)/([\w.-]+)", key)
+        ref = resources.files(topohub).joinpath("data", m[1], m[2] + ".json") if m else None
+        if ref is None or not ref.is_file():
+            raise ScenarioError(f"{source}: not a topohub network (e.g. topohub:sndlib/germany50)")
+        with ref.open(encoding="utf-8") as f:
+            return nx.node_link_graph(json.load(f), edges="edges")
     path = Path(base_dir) / source
     if not path.is_file():
         raise ScenarioError(f"topology {path}: no such file")

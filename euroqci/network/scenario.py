@@ -148,10 +148,13 @@ def scenario_from_dict(data: Any, *, source: str = "<scenario>",
     fiber = _clean(top.get("fiber_defaults", {}), f"{source}: fiber_defaults", FIBER_DEFAULT_KEYS)
     if "topology" in top:
         with _at(source, "topology"):
-            imported_sites, links = import_topology(**_clean(
-                top["topology"], "topology", {"source", "route_factor", "node_kind", "country",
-                                              "coordinates"}, {"source"}),
-                base_dir=base, fiber_defaults=fiber)
+            topo = _clean(top["topology"], "topology", {"file", "topohub", "route_factor",
+                                                        "node_kind", "country", "coordinates"})
+            if ("file" in topo) == ("topohub" in topo):
+                raise ScenarioError("give either file: PATH or topohub: NAME")
+            origin = topo.pop("file") if "file" in topo else "topohub:" + topo.pop("topohub")
+            imported_sites, links = import_topology(origin, base_dir=base,
+                                                    fiber_defaults=fiber, **topo)
         sites += imported_sites
     by_id = {s.id: s for s in sites}
     link_keys = _fields(FiberLink) | {"route_factor"}

@@ -232,7 +232,8 @@ class Demand:
         link_id(self.a, self.b)
         name = f"demand {self.a}-{self.b}"
         if (self.rate_bps is None) == (self.refresh_bits is None):
-            raise InvalidParameter(name, self, "give either rate_bps or refresh_bits+interval_s")
+            raise InvalidParameter(f"{name}: rate", (self.rate_bps, self.refresh_bits),
+                                   "give either rate_bps or refresh_bits with interval_s")
         if self.rate_bps is not None:
             check_range(f"{name}: rate_bps", self.rate_bps, low=0)
         else:
