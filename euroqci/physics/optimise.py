@@ -118,7 +118,7 @@ def _stack(params, keys):
     return np.stack([params[k] for k in keys], axis=-1)
 
 
-def _asymptotic(params, eta, link, decoys):
+def _asymptotic(params, eta, link, decoys, count_vacuum):
     """Raw asymptotic rate per pulse (may be negative) and signal QBER; shapes (L, C)."""
     det, f = link.detector, link.ec_efficiency
     q = params["sifting_factor"]
@@ -145,7 +145,7 @@ def _asymptotic(params, eta, link, decoys):
         eta_sys, y0, ap = eta * det.efficiency, det.background_yield, det.afterpulse_prob
         y1 = (y0 + eta_sys) * (1.0 + ap) * dead
         ey1 = (0.5 * y0 + det.misalignment * eta_sys + 0.5 * ap * (y0 + eta_sys)) * dead
-        y0 = np.zeros_like(y1)
+        y0 = y0 * (1.0 + ap) * dead
     else:
         g = np.exp(mus) * gains
         e = np.exp(mus) * errs
@@ -153,11 +153,11 @@ def _asymptotic(params, eta, link, decoys):
             y0, y1, ey1 = one_decoy_yields(mus, g, g, e, e)
         else:
             y0, y1, ey1 = two_decoy_yields(mus, g, g, e, e)
-        if decoys == "vacuum+weak":
-            y0 = np.zeros_like(y0)  # Ma et al. 2005 Eq. (1) counts no vacuum events
     with np.errstate(divide="ignore", invalid="ignore"):
         e1 = np.where(y1 > 0, np.maximum(ey1, 0.0) / y1, 0.5)
     e1 = np.minimum(e1, 0.5)
+    if not count_vacuum:  # Ma et al. 2005 Eq. (1) counts no vacuum events
+        y0 = np.zeros_like(y0)
     raw = q * (np.exp(-mu1) * y0 + mu1 * np.exp(-mu1) * y1 * (1.0 - binary_entropy(e1)) - leak)
     return raw, qber, None
 
@@ -230,6 +230,7 @@ def secret_key_rate(
     eps_cor: float = 1e-15,
     vacuum_intensity: float = 2e-4,
     min_decoy_intensity: float = 0.01,
+    count_vacuum: bool | None = None,
 ) -> KeyRate:
     """Optimised decoy-state BB84 secret key rate for every loss in ``link.loss_db``.
 
@@ -241,6 +242,9 @@ def secret_key_rate(
         eps_sec, eps_cor: secrecy and correctness parameters of the finite-key bound.
         vacuum_intensity: mu3 of the two-decoy protocol (Lim 2014 use 2e-4).
         min_decoy_intensity: lower limit of the weak decoy intensity (asymptotic only).
+        count_vacuum: add the vacuum events exp(-mu) Y0 to the asymptotic key (default: no
+            for "infinite" and "vacuum+weak" as in Ma et al. 2005, yes for "2" and "1" as
+            in Lim 2014 / Rusca 2018; finite keys always count them).
 
     Returns:
         :class:`KeyRate`, arrays shaped like ``link.loss_db``; never negative or NaN.
@@ -256,6 +260,8 @@ def secret_key_rate(
         check_range("eps_cor", eps_cor, low=0.0, high=1.0, low_inclusive=False)
     check_range("vacuum_intensity", vacuum_intensity, low=0.0, high=0.01)
     check_range("min_decoy_intensity", min_decoy_intensity, low=1e-4, high=0.2)
+    if count_vacuum is None:
+        count_vacuum = decoys in ("2", "1")
     shape = np.shape(link.loss_db)
     eta_all = np.ravel(link.channel_transmittance)
     space = _space(decoys, finite, link.sifting, vacuum_intensity, min_decoy_intensity)
@@ -265,7 +271,7 @@ def secret_key_rate(
         params = space.to_params(u)
         if finite:
             return _finite(params, eta[:, None], link, decoys, float(block_size), eps_sec, eps_cor)
-        return _asymptotic(params, eta[:, None], link, decoys)
+        return _asymptotic(params, eta[:, None], link, decoys, count_vacuum)
 
     def objective(u, idx=None):
         with np.errstate(all="ignore"):

@@ -26,8 +26,13 @@ def test_matches_tno_peer_bbm92():
     # Same model in tno-quantum-communication-qkd-key-rate 2.0.4 (BBM92AsymptoticKeyRateEstimate:
     # source in the middle, f = 1, q = 1, dark_count_rate 1e-8, error_detector 0.01,
     # efficiency_party 1). Its values, computed with it once (its optimiser, total loss in dB):
-    tno = {0.2: 0.11180935845497254, 10.0: 0.006562309902305086, 20.0: 0.0005418879147502492,
-           30.0: 5.104515489419017e-05, 40.0: 5.00737792849619e-06}
+    tno = {
+        0.2: 0.11180935845497254,
+        10.0: 0.006562309902305086,
+        20.0: 0.0005418879147502492,
+        30.0: 5.104515489419017e-05,
+        40.0: 5.00737792849619e-06,
+    }
     loss = np.array(list(tno))
     det = Detector(efficiency=1.0, dark_count_prob=1e-8, misalignment=0.01)
     ours = bbm92_key_rate(loss / 2, loss / 2, detector_a=det, ec_efficiency=1.0)
