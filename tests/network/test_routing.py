@@ -109,3 +109,21 @@ def test_disjoint_routes_are_node_disjoint_and_feasible(seed, n, k):
         assert all(key[lid] >= 20 for lid in path_links(p))
     if paths:
         assert route(g, "n00", f"n{n - 1:02d}", key_available_bits=key, need_bits=20) is not None
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(3, 8), need=st.integers(0, 60))
+def test_route_matches_brute_force(seed, n, need):
+    g = nx.gnp_random_graph(n, 0.5, seed=seed)
+    g = nx.relabel_nodes(g, {i: f"v{i}" for i in g.nodes})
+    rng = random.Random(seed)
+    key = {link_id(u, v): float(rng.randrange(0, 100, 10)) for u, v in sorted(g.edges)}
+    src, dst = "v0", f"v{n - 1}"
+    feasible = [p for p in nx.all_simple_paths(g, src, dst)
+                if all(key[lid] >= need for lid in path_links(p))]
+    got = route(g, src, dst, key_available_bits=key, need_bits=need)
+    if not feasible:
+        assert got is None
+        return
+    best = min(feasible, key=lambda p: (-min(key[lid] for lid in path_links(p)), len(p), p))
+    assert got == best
