@@ -1,0 +1,42 @@
+"""Optional numba JIT: ``njit`` compiles with numba when it is importable and enabled.
+
+Set the environment variable ``EUROQCI_DISABLE_JIT=1`` (read once, at import) to run the
+same kernels as plain Python, e.g. to debug them or to test both paths. The fallback is a
+no-op decorator, as in pvlib's ``spa.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["JIT_ENABLED", "njit"]
+
+
+def _jit_enabled() -> bool:
+    if os.environ.get("EUROQCI_DISABLE_JIT", "").strip() not in ("", "0"):
+        return False
+    try:
+        import numba  # noqa: F401
+    except ImportError:  # pragma: no cover - numba is a declared dependency
+        return False
+    return True
+
+
+JIT_ENABLED = _jit_enabled()
+
+
+def njit(*args: Any, **kwargs: Any) -> Callable:
+    """``numba.njit(cache=True, ...)`` when JIT is enabled, else the function unchanged.
+
+    Usable bare (``@njit``) or with options (``@njit(parallel=False)``).
+    """
+    if JIT_ENABLED:
+        import numba
+
+        kwargs.setdefault("cache", True)
+        return numba.njit(*args, **kwargs)
+    if len(args) == 1 and callable(args[0]) and not kwargs:
+        return args[0]
+    return lambda func: func
