@@ -185,7 +185,9 @@ class NetworkRunner:
         app = create_app(
             settings, relay_factory=relay_factory, services=[*services, _close_relay_on_exit]
         )
-        return _Kme(kme_id, urls[kme_id], sock, app, _Server(uvicorn_config(app, settings)))
+        # idle keep-alive peers never answer TLS close_notify: bound the graceful stop
+        config = uvicorn_config(app, settings, timeout_graceful_shutdown=1)
+        return _Kme(kme_id, urls[kme_id], sock, app, _Server(config))
 
     def _feed_service(self, link, rate_bps: float, epoch_s: float):
         block_bits = 8 * FEED_BLOCK_BYTES

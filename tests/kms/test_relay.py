@@ -8,8 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from euroqci.errors import InvalidParameter, ScenarioError
-from euroqci.kms.netdesc import parse_network
+from euroqci.kms.launcher import running_network
+from euroqci.kms.netdesc import load_network, parse_network
 from euroqci.kms.relay import split_shares, xor_bytes
+from tests.kms._network import EXAMPLES, STATIC_FEEDS, on_loop, relayed_key, sae_client
 
 
 @given(st.binary(min_size=0, max_size=256), st.integers(1, 5))
@@ -50,3 +52,37 @@ def test_pad_lengths_must_match():
 def test_bad_network_descriptions_are_named(data, message):
     with pytest.raises(ScenarioError, match=message):
         parse_network(data)
+
+
+@pytest.fixture(scope="module")
+def diamond(tmp_path_factory):
+    desc = load_network(EXAMPLES / "diamond.yaml")
+    with running_network(desc, tmp_path_factory.mktemp("diamond"), STATIC_FEEDS) as (r, loop):
+        yield r, loop
+
+
+def _entries(runner, kme: str, key_id: str):
+    return [e for e in runner.relay_of(kme).journal if key_id in e.key_ids]
+
+
+def test_relay_takes_the_widest_path_and_reroutes_around_a_failed_node(diamond):
+    runner, loop = diamond
+    alice, bob = sae_client(runner.state, "alice"), sae_client(runner.state, "bob")
+    with alice, bob:
+        key_id, _ = relayed_key(alice, bob, "alice", "bob")
+        # equal stores: the widest-path tie goes to the lexicographically smaller T1
+        assert [e.role for e in _entries(runner, "T1", key_id)] == ["trusted"]
+        assert _entries(runner, "T2", key_id) == []
+        (source,) = _entries(runner, "A", key_id)
+        assert source.path == ("A", "T1", "B")
+        on_loop(loop, runner.stop_kme("T1"))
+        key_id, _ = relayed_key(alice, bob, "alice", "bob")
+        (source,) = _entries(runner, "A", key_id)
+        assert source.path == ("A", "T2", "B")
+        assert [e.role for e in _entries(runner, "B", key_id)] == ["destination"]
+        # with both trusted nodes down there is no route: ETSI 014 503 with the reason
+        on_loop(loop, runner.stop_kme("T2"))
+        runner.relay_of("A")._view = None  # forget the cached link view at once
+        answer = alice.post("/api/v1/keys/bob/enc_keys", json={"number": 1})
+        assert answer.status_code == 503
+        assert "route" in answer.json()["message"]
