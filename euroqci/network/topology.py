@@ -296,9 +296,15 @@ class Network:
             if link.id in seen:
                 raise ScenarioError(f"duplicate link {link.id}")
             seen.add(link.id)
+        kinds = {s.id: s.kind for s in self.sites}
         for gs in self.satellite_segment.ground_stations:
-            if gs.site_id not in known:
-                raise ScenarioError(f"ground station: unknown site {gs.site_id!r}")
+            if kinds.get(gs.site_id) != "ground_station":
+                raise ScenarioError(f"ground station {gs.site_id!r}: not a site of kind "
+                                    "ground_station")
+        names = [sat.node_id for sat in self.satellite_segment.satellites]
+        clash = sorted({n for n in names if names.count(n) > 1} | (known & set(names)))
+        if clash:
+            raise ScenarioError(f"satellite names clash with other nodes: {clash}")
 
     def site(self, site_id: str) -> Site:
         for s in self.sites:

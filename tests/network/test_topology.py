@@ -78,4 +78,8 @@ def test_network_graph_with_satellites_and_validation():
         Network((PARIS,), (FiberLink("FR-PAR", "XX", 10),))
     with pytest.raises(ScenarioError, match="duplicate"):
         Network((PARIS, PARIS))
+    with pytest.raises(ScenarioError, match="kind ground_station"):
+        Network((PARIS,), (), SatelliteSegment((), (GroundStation("FR-PAR"),)))
+    with pytest.raises(ScenarioError, match="clash"):
+        Network((PARIS,), (), SatelliteSegment((SatelliteSpec("A"), SatelliteSpec("A")), ()))
     assert SatelliteSpec().altitude_km == 500 and SatelliteSpec().inclination_deg is None
