@@ -28,9 +28,9 @@ Progress = Callable[[float], None]
 class SimConfig:
     """How to run: ``days`` of virtual time in steps of ``step_s``, seeded by ``seed``.
 
-    ``reroute_interval_s``: how often demands that wait for key look for a better route
-    (a demand whose route gave the same answer waits twice as long next time, up to a
-    day). ``max_pending``: requests a demand queues before the oldest expires.
+    ``reroute_interval_s``: how soon a demand that waits for key looks for a better route
+    (each further look while it still waits comes twice as late, up to a day).
+    ``max_pending``: requests a demand queues before the oldest expires.
     ``max_samples``: rows of the store/service time series.
     """
 
@@ -170,23 +170,24 @@ def simulate(model: SimModel, config: SimConfig | None = None, *,
         if topology_changed:
             st.link_ok[:] = ~link_down & ~node_down[link_a] & ~node_down[link_b]
             available = _site_availability(graph, model, node_down, link_down, peers)
-            retry_at[:] = 0
-            backoff[:] = base_backoff
-        # re-route: demands on a broken route now, demands that wait for key when due
+        # re-route: a demand whose route broke looks again at once after a failure or
+        # repair; a demand that waits for key looks when due, backing off (doubling up to a
+        # day) while re-routing does not help; a demand being served resets its back-off
         width = st.path_links.shape[1]
         on_path = np.arange(width)[None, :] < st.path_len[:, None]
         intact = np.where(on_path, st.link_ok[st.path_links], True).all(axis=1)
         broken = (st.path_len == 0) | ~intact
+        if topology_changed:
+            retry_at[broken] = 0
+        backoff[~broken & ~st.starved] = base_backoff
         due = (broken | st.starved) & (step >= retry_at) & (st.request_bits > 0)
         for d in np.flatnonzero(due):
             path = find_route(d)
             route_calls += 1
-            if path == routes[d]:
-                backoff[d] = min(2 * backoff[d], max_backoff)
-            else:
-                backoff[d] = base_backoff
+            if path != routes[d]:
                 set_route(d, path)
             retry_at[d] = step + backoff[d]
+            backoff[d] = min(2 * backoff[d], max_backoff)
         topology_changed = False
         nxt = min(n_steps, step + chunk, step + base_backoff)
         if f_ptr < len(failures):
