@@ -23,7 +23,7 @@ from typing import Any
 import networkx as nx
 
 from euroqci.errors import ScenarioError
-from euroqci.network.topology import SITE_KINDS, FiberLink, QkdDevice, Site, link_id
+from euroqci.network.topology import SITE_KINDS, Demand, FiberLink, QkdDevice, Site, link_id
 
 DEGREES_MINUTES = ("sndlib/nobel-eu",)
 
@@ -93,11 +93,15 @@ def _position(attr: dict[str, Any]) -> tuple[float, float] | None:
 def import_topology(source: str, *, base_dir: Path | str = ".",
                     fiber_defaults: dict | None = None, route_factor: float | None = None,
                     node_kind: str = "data_centre", country: str = "XX",
-                    coordinates: str = "auto") -> tuple[list[Site], list[FiberLink]]:
-    """Sites and fiber links of a public topology (see the module docstring).
+                    coordinates: str = "auto", demand_bps_per_unit: float | None = None
+                    ) -> tuple[list[Site], list[FiberLink], list[Demand]]:
+    """Sites, fiber links and demands of a public topology (see the module docstring).
 
     ``fiber_defaults`` may give attenuation_db_per_km, extra_loss_db, store_capacity_bits,
-    route_factor and device (a mapping of :class:`QkdDevice` fields).
+    route_factor and device (a mapping of :class:`QkdDevice` fields). With
+    ``demand_bps_per_unit``, the graph's traffic matrix (``graph['demands']``, SNDlib
+    demand values) becomes key demands of value x demand_bps_per_unit bit/s; otherwise
+    no demands are returned.
     """
     if node_kind not in SITE_KINDS:
         raise ScenarioError(f"topology {source}: node_kind {node_kind!r} not in {SITE_KINDS}")
@@ -140,4 +144,15 @@ def import_topology(source: str, *, base_dir: Path | str = ".",
         links.setdefault(link_id(a.id, b.id), link)
     if not sites:
         raise ScenarioError(f"topology {source}: no node has coordinates")
-    return list(sites.values()), [links[k] for k in sorted(links)]
+    demands = []
+    if demand_bps_per_unit is not None:
+        by_key = {str(node): site.id for node, site in sites.items()}
+        seen: set[tuple[str, str]] = set()
+        for u, row in sorted(g.graph.get("demands", {}).items(), key=lambda kv: str(kv[0])):
+            for v, value in sorted(row.items(), key=lambda kv: str(kv[0])):
+                a, b = by_key.get(str(u)), by_key.get(str(v))
+                if a is None or b is None or a == b or link_id(a, b) in seen:
+                    continue
+                seen.add(link_id(a, b))
+                demands.append(Demand(a, b, rate_bps=float(value) * demand_bps_per_unit))
+    return list(sites.values()), [links[k] for k in sorted(links)], demands

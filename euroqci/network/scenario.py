@@ -46,7 +46,8 @@ NUMBERS = {"lat", "lon", "length_km", "route_factor", "attenuation_db_per_km", "
            "store_capacity_bits", "rep_rate_hz", "detector_efficiency", "dark_count_prob",
            "misalignment", "ec_efficiency", "altitude_m", "telescope_aperture_m",
            "cloud_probability", "min_elevation_deg", "altitude_km", "inclination_deg",
-           "raan_deg", "mean_anomaly_deg", "rate_bps", "refresh_bits", "interval_s",
+           "raan_deg", "mean_anomaly_deg", "rate_bps", "demand_bps_per_unit", "refresh_bits",
+           "interval_s",
            "max_span_loss_db", "max_span_km", "fiber_mtbf_h_per_1000km", "fiber_mttr_h",
            "node_mtbf_h", "node_mttr_h", "satellite_store_capacity_bits"}
 BOOLS = {"overseas", "submarine", "night_only", "enabled"}
@@ -149,12 +150,13 @@ def scenario_from_dict(data: Any, *, source: str = "<scenario>",
     if "topology" in top:
         with _at(source, "topology"):
             topo = _clean(top["topology"], "topology", {"file", "topohub", "route_factor",
-                                                        "node_kind", "country", "coordinates"})
+                                                        "node_kind", "country", "coordinates",
+                                                        "demand_bps_per_unit"})
             if ("file" in topo) == ("topohub" in topo):
                 raise ScenarioError("give either file: PATH or topohub: NAME")
             origin = topo.pop("file") if "file" in topo else "topohub:" + topo.pop("topohub")
-            imported_sites, links = import_topology(origin, base_dir=base,
-                                                    fiber_defaults=fiber, **topo)
+            imported_sites, links, imported_demands = import_topology(
+                origin, base_dir=base, fiber_defaults=fiber, **topo)
         sites += imported_sites
     by_id = {s.id: s for s in sites}
     link_keys = _fields(FiberLink) | {"route_factor"}
@@ -181,6 +183,8 @@ def scenario_from_dict(data: Any, *, source: str = "<scenario>",
         network = Network(tuple(sites), tuple(links), segment)
     demands = _build(Demand, [(f"{source}: demands[{i}]", e) for i, e in
                               enumerate(top.get("demands") or [])], _fields(Demand), {"a", "b"})
+    if "topology" in top:
+        demands += imported_demands
     for i, rule in enumerate(top.get("demand_rules") or []):
         with _at(source, f"demand_rules[{i}]"):
             demands += _expand_rule(rule, sites, {(d.a, d.b) for d in demands})
