@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from euroqci.errors import Unauthorized
+from euroqci.errors import KeyNotFound, Unauthorized
 from euroqci.kms.relay import MULTIPATH_EXTENSION, RelayFailed
 
 if TYPE_CHECKING:
@@ -150,6 +150,6 @@ def receive_ack(relay: Relay, msg: Mapping[str, Any]) -> dict:
     key_ids = [str(k["key_id"]) for k in msg.get("key_ids") or ()]
     future = relay.ext_acks.get((key_ids[0], str(msg["target_sae_id"]))) if key_ids else None
     if future is None or future.done():
-        raise RelayFailed("no ext_keys hand-over waits for this acknowledgement")
+        raise KeyNotFound("no ext_keys hand-over waits for this acknowledgement")
     future.set_result(dict(msg))
     return {}
