@@ -149,10 +149,17 @@ class SatelliteTrack:
     start: datetime
     duration_s: float
     spline: CubicSpline = field(repr=False)
+    knot_positions_km: np.ndarray = field(repr=False)
 
     def itrs_km(self, t_s: np.ndarray) -> np.ndarray:
         """ITRS position (km), shape (n, 3), at ``t_s`` seconds after start."""
         return self.spline(t_s)
+
+    def knots(self) -> tuple[np.ndarray, np.ndarray]:
+        """The propagated samples inside [0, duration]: times (s) and ITRS positions (km)."""
+        t, xyz = self.spline.x, self.knot_positions_km
+        keep = (t >= 0.0) & (t <= self.duration_s)
+        return t[keep], xyz[keep]
 
 
 def satellite_track(satellite: EarthSatellite, start: datetime, days: float = 1.0,
@@ -161,8 +168,8 @@ def satellite_track(satellite: EarthSatellite, start: datetime, days: float = 1.
     check_range("days", days, low=0.0, low_inclusive=False, high=366.0)
     duration = days * 86400.0
     t_s = np.arange(-2 * step_s, duration + 3 * step_s, step_s)
-    return SatelliteTrack(_utc(start), duration, CubicSpline(t_s, _earth_fixed_km(satellite,
-                                                                                   start, t_s)))
+    xyz = _earth_fixed_km(satellite, start, t_s)
+    return SatelliteTrack(_utc(start), duration, CubicSpline(t_s, xyz), xyz)
 
 
 def _earth_fixed_km(satellite: EarthSatellite, start: datetime, t_s: np.ndarray) -> np.ndarray:
@@ -207,8 +214,10 @@ def _station(lat_deg: float, lon_deg: float, altitude_m: float) -> tuple[np.ndar
     return pos, up
 
 
-def _elevation_range(track: SatelliteTrack, t_s: np.ndarray, pos: np.ndarray, up: np.ndarray):
-    d = track.itrs_km(t_s) - pos
+def _elevation_range(track: SatelliteTrack | np.ndarray, t_s: np.ndarray, pos: np.ndarray,
+                     up: np.ndarray):
+    xyz = track if isinstance(track, np.ndarray) else track.itrs_km(t_s)
+    d = xyz - pos
     rng = np.linalg.norm(d, axis=-1)
     return np.degrees(np.arcsin(np.clip(d @ up / rng, -1.0, 1.0))), rng
 
@@ -236,14 +245,15 @@ def passes_from_track(track: SatelliteTrack, lat_deg: float, lon_deg: float, *,
     check_range("min_elevation_deg", min_elevation_deg, low=0.0, high=89.0)
     check_range("sample_step_s", sample_step_s, low=0.01, high=60.0)
     pos, up = _station(lat_deg, lon_deg, station_altitude_m)
-    t_coarse = np.arange(0.0, track.duration_s + COARSE_STEP_S, COARSE_STEP_S)
-    el_coarse, _ = _elevation_range(track, t_coarse, pos, up)
+    t_coarse, xyz_coarse = track.knots()
+    step = t_coarse[1] - t_coarse[0]
+    el_coarse, _ = _elevation_range(xyz_coarse, t_coarse, pos, up)
     above = el_coarse > min_elevation_deg - 1.0  # a low pass's peak moves < 1 deg in a step
     edges = np.flatnonzero(np.diff(np.concatenate(([0], above.astype(np.int8), [0]))))
     passes = []
     for i0, i1 in zip(edges[::2], edges[1::2], strict=True):
-        t_fine = np.arange(max(t_coarse[i0] - COARSE_STEP_S, 0.0),
-                           min(t_coarse[i1 - 1] + COARSE_STEP_S, track.duration_s), sample_step_s)
+        t_fine = np.arange(max(t_coarse[i0] - step, 0.0),
+                           min(t_coarse[i1 - 1] + step, track.duration_s), sample_step_s)
         el, rng = _elevation_range(track, t_fine, pos, up)
         ok = el >= min_elevation_deg
         if ok.sum() < 2:

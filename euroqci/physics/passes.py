@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.stats import qmc
 
 from euroqci.errors import InvalidParameter, check_range
@@ -88,6 +89,20 @@ def _counts(eta, n_pulses, detector, background, mus, probs, p_x) -> DecoyCounts
     return counts.summed(axis=0)
 
 
+def pass_counts(pass_: Pass, downlink_params: DownlinkParameters, detector: Detector, *,
+                intensities: ArrayLike, probabilities: ArrayLike, p_x: ArrayLike,
+                rep_rate_hz: float = 1e9) -> DecoyCounts:
+    """Expected decoy counts of the whole pass (time integrated, trapezoid rule).
+
+    Parameter arrays may carry leading candidate axes: intensities (..., k), p_x (...).
+    """
+    eta = pass_transmittance(pass_, downlink_params)
+    w = _time_weights_s(np.asarray(pass_.times_s, dtype=float))
+    background = float(downlink_params.background_prob_per_detector(pass_.night))
+    return _counts(eta, w * rep_rate_hz, detector, background, np.asarray(intensities, float),
+                   np.asarray(probabilities, float), np.asarray(p_x, float))
+
+
 def pass_key(pass_: Pass, downlink_params: DownlinkParameters, detector: Detector, *,
              rep_rate_hz: float = 1e9, eps_sec: float = 1e-9, eps_cor: float = 1e-15,
              ec_efficiency: float = 1.16, method: str = "lim2014",
@@ -117,7 +132,8 @@ def pass_key(pass_: Pass, downlink_params: DownlinkParameters, detector: Detecto
         px = np.array([p_x], dtype=float)
     else:
         mus, probs, px = _optimise(eta, w, rep_rate_hz, detector, background, key_args)
-    counts = _counts(eta, w * rep_rate_hz, detector, background, mus, probs, px)
+    counts = pass_counts(pass_, downlink_params, detector, intensities=mus,
+                         probabilities=probs, p_x=px, rep_rate_hz=rep_rate_hz)
     result = finite_key_length(counts, **key_args)
     n_x = float(np.sum(counts.n_x))
     mean_eta = float(np.sum(eta * w) / max(np.sum(w), 1e-300))
