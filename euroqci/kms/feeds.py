@@ -12,6 +12,7 @@ Where ETSI 004 returns status codes, these feeds raise the euroqci errors:
 
 :class:`SimulatedFeed` produces key at the link's secret key rate, with bytes drawn from a
 seed that both ends share (a simulation: the bytes are pseudo-random, not secret).
+:class:`LinkEngineFeed` takes the key blocks of the QKD link engine (``euroqci.qkd``).
 
 :func:`pump` moves chunks from a feed into a KME's store as link-key blocks whose IDs
 (:func:`chunk_block_id`) are derived from ``(key_stream_id, index)`` so both ends agree.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -144,6 +146,56 @@ class SimulatedFeed:
         sequence = np.random.SeedSequence(self.seed, spawn_key=(index,))
         key = np.random.default_rng(sequence).bytes(self.chunk_size_bytes)
         return KeyChunk(key_stream_id, index, key)
+
+    def close(self, key_stream_id: str) -> None:
+        self._open.discard(key_stream_id)
+
+
+class LinkEngineFeed:
+    """One end of the QKD link engine (``euroqci.qkd.pipeline.LinkEngine``) as a feed.
+
+    Pass one object per end as the engine's ``alice_sink`` / ``bob_sink`` (it is a
+    ``KeySink``). Blocks are numbered in the order they arrive (``index``; a block that
+    failed verification never leaves the engine, at either end, so both ends count alike);
+    their device ID is the engine's ``(stream_id, block_id)``. At most ``max_blocks`` are
+    buffered (older ones are kept, newer dropped, like a full device buffer).
+    """
+
+    def __init__(self, max_blocks: int = 10_000):
+        check_range("max_blocks", max_blocks, low=1)
+        self.max_blocks = int(max_blocks)
+        self._lock = threading.Lock()
+        self._blocks: dict[str, dict[int, tuple[int, bytes]]] = {}
+        self._count: dict[str, int] = {}
+        self._open: set[str] = set()
+
+    def deliver(self, block: Any) -> None:
+        """``KeySink.deliver``: called by the engine (from its threads) per final block."""
+        with self._lock:
+            buffer = self._blocks.setdefault(block.stream_id, {})
+            index = self._count.get(block.stream_id, 0)
+            self._count[block.stream_id] = index + 1
+            if len(buffer) < self.max_blocks:
+                buffer[index] = (int(block.block_id), bytes(block.key))
+
+    def open_connect(self, key_stream_id: str | None = None) -> str:
+        if key_stream_id is None:
+            raise InvalidParameter("key_stream_id", None, "the engine's LinkConfig.stream_id")
+        self._open.add(key_stream_id)
+        return key_stream_id
+
+    def get_key(
+        self, key_stream_id: str, index: int, metadata: dict[str, Any] | None = None
+    ) -> KeyChunk:
+        if key_stream_id not in self._open:
+            raise KeyNotFound(f"key stream {key_stream_id!r} is not open on this feed")
+        with self._lock:
+            entry = self._blocks.get(key_stream_id, {}).pop(index, None)
+        if entry is None:
+            raise KeyUnavailable(f"block {index} of {key_stream_id} not delivered yet")
+        block_id, key = entry
+        device_id = uuid.uuid5(KEY_ID_NAMESPACE, f"engine/{key_stream_id}/{block_id}")
+        return KeyChunk(key_stream_id, index, key, {"key_ID": str(device_id)})
 
     def close(self, key_stream_id: str) -> None:
         self._open.discard(key_stream_id)

@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from euroqci.errors import InvalidParameter, KeyNotFound, KeyUnavailable
-from euroqci.kms.feeds import KeyChunk, SimulatedFeed, chunk_block_id, fiber_rate_bps, pump
+from euroqci.kms.feeds import (
+    KeyChunk,
+    LinkEngineFeed,
+    SimulatedFeed,
+    chunk_block_id,
+    fiber_rate_bps,
+    pump,
+)
 from euroqci.kms.store import KeyStore
 
 
@@ -102,3 +109,25 @@ def test_fiber_rate_follows_the_physics():
     rate_bps = fiber_rate_bps([25.0, 75.0])
     assert rate_bps[0] > rate_bps[1] > 0
     assert 3.0 < rate_bps[0] / rate_bps[1] < 30.0
+
+
+def test_link_engine_blocks_reach_both_ends_identically(tmp_path):
+    """Two blocks of the QKD link engine (10 km, ~1e5-bit blocks) through one
+    LinkEngineFeed per end: same chunks, same IDs."""
+    from euroqci.physics.link import LinkParameters
+    from euroqci.qkd.pipeline import LinkEngine, optimised_config
+    from euroqci.qkd.roles import ProtocolConfig
+
+    cfg, _ = optimised_config(LinkParameters.from_fiber(10.0), block_bits=1e5,
+                              protocol=ProtocolConfig(frame_bits=4096, reconciliation="cascade"))
+    ends = [LinkEngineFeed(), LinkEngineFeed()]
+    report = LinkEngine(cfg, seed=5, alice_sink=ends[0], bob_sink=ends[1]).run(
+        2 * cfg.block_pulses / cfg.model.rep_rate_hz)
+    assert report.keys_identical is True
+    streams = [end.open_connect(cfg.stream_id) for end in ends]
+    chunks = [[end.get_key(s, i) for i in range(2)] for end, s in zip(ends, streams, strict=True)]
+    for a, b in zip(*chunks, strict=True):
+        assert a.key == b.key and len(a.key) > 1000
+        assert chunk_block_id(a) == chunk_block_id(b)
+    with pytest.raises(KeyUnavailable):  # delivered once, then gone from the buffer
+        ends[0].get_key(streams[0], 0)
