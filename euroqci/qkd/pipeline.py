@@ -1,0 +1,363 @@
+"""The link engine: sampled detections -> post-processing -> identical key blocks at both ends.
+
+:class:`LinkEngine` runs both roles in one process (Alice in a worker thread, Bob in the
+caller's) over an :class:`~euroqci.qkd.channel.InMemoryChannel`; :func:`run_role` runs ONE
+role over any channel (TCP/TLS between two processes or hosts). The quantum channel is
+simulated: both ends draw the same detection record of block ``b`` from the shared seed
+(``default_rng([seed, 0, b])``) and each keeps only its own half (Alice: intensities, bases,
+bits; Bob: his bases and bits) -- what a real pair of devices would hand to post-processing.
+
+Key blocks leave through a :class:`KeySink` (the KMS device feed consumes them); a block
+that aborted or failed verification is never delivered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+
+from euroqci.errors import ChannelError, InvalidParameter, ProtocolAbort, check_range
+from euroqci.physics.link import LinkParameters
+from euroqci.physics.optimise import KeyRate
+from euroqci.physics.sources import DecoySource
+from euroqci.qkd.authentication import AuthenticatedChannel, KeyPool
+from euroqci.qkd.channel import Channel, InMemoryChannel
+from euroqci.qkd.events import DetectionRecord, Eavesdropper, EventModel, sample_detections
+from euroqci.qkd.roles import STAGES, BlockOutcome, ProtocolConfig, alice_block, bob_block
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class KeyBlock:
+    """One block of final key, identical at both ends of the link. The repr hides the key."""
+
+    stream_id: str
+    block_id: int
+    key: bytes = field(repr=False)
+
+
+class KeySink(Protocol):
+    """Where delivered key blocks go (the KMS implements this)."""
+
+    def deliver(self, block: KeyBlock) -> None: ...
+
+
+class KeyCollector:
+    """A :class:`KeySink` that keeps the blocks in a list (tests, demos)."""
+
+    def __init__(self) -> None:
+        self.blocks: list[KeyBlock] = []
+
+    def deliver(self, block: KeyBlock) -> None:
+        self.blocks.append(block)
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """One link's engine settings (both ends must use the same)."""
+
+    model: EventModel
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    block_pulses: int = 10**9
+    stream_id: str = "link"
+    eavesdropper: Eavesdropper | None = None
+    preshared_key_bits: int = 1 << 16
+
+    def __post_init__(self) -> None:
+        check_range("block_pulses", self.block_pulses, low=1)
+        check_range("preshared_key_bits", self.preshared_key_bits, low=256)
+
+    @staticmethod
+    def pulses_for_block(model: EventModel, block_bits: int) -> int:
+        """Pulses whose expected key-basis sifted bits are ``block_bits``."""
+        from euroqci.physics.bb84 import detection_probabilities
+
+        det, _ = detection_probabilities(model.channel_transmittance, model.detector,
+                                         model.source.intensities, model.source.probabilities,
+                                         rep_rate_hz=model.rep_rate_hz)
+        per_pulse = float(np.dot(model.source.probabilities, det)) * model.p_x**2
+        return max(1, math.ceil(block_bits / per_pulse))
+
+
+def optimised_config(link: LinkParameters, *, block_bits: float = 4e6, decoys: str = "2",
+                     eps_sec: float = 1e-9, eps_cor: float = 1e-15,
+                     **config: Any) -> tuple[LinkConfig, KeyRate]:
+    """A :class:`LinkConfig` with the intensities, probabilities and p_x that maximise the
+    finite-key rate of :func:`euroqci.physics.bb84.secret_key_rate` for blocks of
+    ``block_bits`` key-basis bits (``decoys`` "2": Lim 2014, "1": Rusca 2018), and that
+    prediction. ``config`` goes to :class:`LinkConfig` (``protocol`` fields are replaced).
+    """
+    from euroqci.physics.bb84 import secret_key_rate
+
+    if decoys not in ("1", "2"):
+        raise InvalidParameter("decoys", decoys, "1 or 2 (finite-key bounds)")
+    rate = secret_key_rate(link, decoys=decoys, block_size=block_bits, eps_sec=eps_sec,
+                           eps_cor=eps_cor)
+    par = {k: float(v) for k, v in rate.parameters.items()}
+    names = ("1", "2", "3") if decoys == "2" else ("1", "2")
+    probs = np.array([par["p" + i] for i in names])
+    source = DecoySource(tuple(par["mu" + i] for i in names), tuple(probs / probs.sum()))
+    model = EventModel(float(link.channel_transmittance), link.detector, source, par["q_x"],
+                       link.rep_rate_hz)
+    base = config.pop("protocol", ProtocolConfig())
+    protocol = replace(base, source=source, eps_sec=eps_sec, eps_cor=eps_cor,
+                       ec_efficiency=link.ec_efficiency)
+    pulses = config.pop("block_pulses", max(1, round(par["pulses_per_block"])))
+    return LinkConfig(model, protocol, block_pulses=pulses, **config), rate
+
+
+def sample_block(config: LinkConfig, seed: int, block_id: int, n_pulses: int) -> DetectionRecord:
+    """The simulated quantum channel's record of block ``block_id`` (same at both ends)."""
+    rng = np.random.default_rng([seed, 0, block_id])
+    return sample_detections(config.model, n_pulses, rng, config.eavesdropper)
+
+
+def preshared_key(seed: int, n_bits: int) -> bytes:
+    """Demo pre-shared key derived from the seed (simulation only: use a real one in production)."""
+    return np.random.default_rng([seed, 3]).bytes(-(-n_bits // 8))
+
+
+def block_plan(config: LinkConfig, duration_s: float) -> list[tuple[int, int]]:
+    """(block_id, pulses) for a run of ``duration_s`` at the model's repetition rate."""
+    check_range("duration_s", duration_s, low=0.0, low_inclusive=False)
+    total = int(round(duration_s * config.model.rep_rate_hz))
+    if total < 1:
+        raise InvalidParameter("duration_s", duration_s, "long enough for at least one pulse")
+    sizes = [config.block_pulses] * (total // config.block_pulses)
+    if total % config.block_pulses:
+        sizes.append(total % config.block_pulses)
+    return list(enumerate(sizes))
+
+
+@dataclass
+class LinkRunReport:
+    """Totals of a run (both roles in process, or one role of a two-process run)."""
+
+    pulses: int = 0
+    detections: int = 0
+    sifted_bits: int = 0
+    test_bits_errors: tuple[int, int] = (0, 0)
+    methods: Counter = field(default_factory=Counter)
+    leaked_bits: int = 0
+    reconciled_bits: int = 0
+    entropy_bits: float = 0.0
+    round_trips: int = 0
+    verification_failures: int = 0
+    auth_key_consumed_bits: int = 0
+    secret_bits: int = 0
+    pa_output_bits: int = 0
+    blocks: int = 0
+    blocks_delivered: int = 0
+    aborts: Counter = field(default_factory=Counter)
+    keys_identical: bool | None = None
+    stage_s: dict[str, float] = field(default_factory=dict)
+    wall_s: float = 0.0
+    link_s: float = 0.0
+
+    def add(self, outcome: BlockOutcome, stage_s: dict[str, float]) -> None:
+        self.blocks += 1
+        self.sifted_bits += outcome.sifted_bits
+        self.round_trips += outcome.round_trips
+        for stage, seconds in stage_s.items():
+            self.stage_s[stage] = self.stage_s.get(stage, 0.0) + seconds
+        self.verification_failures += int(outcome.verification_failed)
+        if outcome.abort_reason is not None:
+            self.aborts[outcome.abort_reason] += 1
+            return
+        self.methods[outcome.method] += 1
+        self.leaked_bits += outcome.leaked_bits
+        self.reconciled_bits += outcome.sifted_bits
+        if math.isfinite(outcome.efficiency) and outcome.efficiency > 0:
+            self.entropy_bits += outcome.leaked_bits / outcome.efficiency
+        self.blocks_delivered += 1
+        self.pa_output_bits += outcome.length_bits
+        self.secret_bits += 8 * len(outcome.key or b"")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``euroqci link run`` (documented in docs/link-engine.md)."""
+        errors, tested = self.test_bits_errors
+        wall = max(self.wall_s, 1e-12)
+        per_stage = {s: (self.sifted_bits / t if t > 0 else None)
+                     for s, t in self.stage_s.items()}
+        per_stage["end_to_end"] = self.sifted_bits / wall
+        reason = next(iter(self.aborts), None)
+        return {
+            "pulses": self.pulses,
+            "detections": self.detections,
+            "sifted_bits": self.sifted_bits,
+            "qber": errors / tested if tested else None,
+            "reconciliation": {
+                "method": ",".join(sorted(self.methods)) or None,
+                "leaked_bits": self.leaked_bits,
+                "efficiency": (self.leaked_bits / self.entropy_bits
+                               if self.entropy_bits > 0 else None),
+                "round_trips": self.round_trips,
+            },
+            "verification_failures": self.verification_failures,
+            "auth_key_consumed_bits": self.auth_key_consumed_bits,
+            "pa_output_bits": self.pa_output_bits,
+            "secret_bits": self.secret_bits,
+            "secret_fraction": self.secret_bits / self.sifted_bits if self.sifted_bits else 0.0,
+            "keys_identical": self.keys_identical,
+            "blocks": self.blocks,
+            "blocks_delivered": self.blocks_delivered,
+            "aborted": self.blocks_delivered == 0,
+            "abort_reason": reason if self.blocks_delivered == 0 else None,
+            "block_aborts": dict(self.aborts),
+            "throughput_bps": per_stage,
+            "wall_s": self.wall_s,
+            "link_s": self.link_s,
+            "link_seconds_per_wall_second": self.link_s / wall,
+        }
+
+
+def _record_block(report: LinkRunReport, record: DetectionRecord, config: LinkConfig) -> None:
+    report.pulses += record.n_pulses
+    report.detections += record.detections
+    report.link_s += record.n_pulses / config.model.rep_rate_hz
+
+
+def _role_block(role: str, ch: AuthenticatedChannel, config: LinkConfig, block_id: int,
+                record: DetectionRecord, rng: np.random.Generator) -> BlockOutcome:
+    """Run one role on one block; symmetric aborts become an outcome, the rest propagate."""
+    out = BlockOutcome(block_id)
+    try:
+        if role == "alice":
+            return alice_block(ch, config.protocol, out, record.n_pulses, record.intensity,
+                               record.alice_basis, record.alice_bit, rng)
+        return bob_block(ch, config.protocol, out, record.n_pulses, record.bob_basis,
+                         record.bob_bit, rng)
+    except ProtocolAbort as abort:
+        out.abort_reason, out.key = abort.reason, None
+        return out
+    except Exception:
+        ch.channel.close()  # the peer then fails fast with ChannelError instead of waiting
+        raise
+
+
+def _test_errors(record: DetectionRecord) -> tuple[int, int]:
+    """(errors, tested) in the sifted test basis -- for the report's QBER only."""
+    test = (record.alice_basis == record.bob_basis) & (record.alice_basis == 1)
+    return int(np.count_nonzero(record.alice_bit[test] != record.bob_bit[test])), \
+        int(np.count_nonzero(test))
+
+
+class LinkEngine:
+    """Both ends of one simulated link in one process (threads over an in-memory channel)."""
+
+    def __init__(self, config: LinkConfig, seed: int = 0, *, alice_sink: KeySink | None = None,
+                 bob_sink: KeySink | None = None):
+        self.config, self.seed = config, seed
+        self.alice_sink, self.bob_sink = alice_sink, bob_sink
+        a_end, b_end = InMemoryChannel.pair()
+        psk = preshared_key(seed, config.preshared_key_bits)
+        self._alice = AuthenticatedChannel(a_end, KeyPool(psk), "alice")
+        self._bob = AuthenticatedChannel(b_end, KeyPool(psk), "bob")
+        self._rng = {"alice": np.random.default_rng([seed, 1]),
+                     "bob": np.random.default_rng([seed, 2])}
+        self._next_block = 0
+
+    def blocks(self, duration_s: float, report: LinkRunReport | None = None,
+               progress: Progress | None = None) -> Iterator[KeyBlock]:
+        """Run for ``duration_s`` of link time, yielding Alice's delivered blocks."""
+        report = report if report is not None else LinkRunReport()
+        plan = block_plan(self.config, duration_s)
+        total = sum(n for _, n in plan)
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="alice") as pool:
+            for _, n_pulses in plan:
+                block_id = self._next_block
+                self._next_block += 1
+                t0 = time.perf_counter()
+                record = sample_block(self.config, self.seed, block_id, n_pulses)
+                sample_s = time.perf_counter() - t0
+                _record_block(report, record, self.config)
+                errors, tested = _test_errors(record)
+                e0, t0_ = report.test_bits_errors
+                report.test_bits_errors = (e0 + errors, t0_ + tested)
+                fut = pool.submit(_role_block, "alice", self._alice, self.config, block_id,
+                                  record, self._rng["alice"])
+                try:
+                    bob = _role_block("bob", self._bob, self.config, block_id, record,
+                                      self._rng["bob"])
+                finally:
+                    alice = fut.result()
+                if (alice.abort_reason is None) != (bob.abort_reason is None):
+                    raise ChannelError(f"block {block_id}: the ends disagree "
+                                       f"({alice.abort_reason!r} vs {bob.abort_reason!r})")
+                stage_s = {"events": sample_s} | {
+                    s: max(alice.stage_s.get(s, 0.0), bob.stage_s.get(s, 0.0)) for s in STAGES
+                    if s in alice.stage_s or s in bob.stage_s}
+                report.add(alice, stage_s)
+                report.auth_key_consumed_bits = self._alice.pool.consumed_bits
+                report.wall_s = time.perf_counter() - start
+                if progress is not None:
+                    progress(report.pulses, total)
+                if alice.key is None:
+                    continue
+                same = alice.key == bob.key
+                report.keys_identical = same and report.keys_identical is not False
+                a_block = KeyBlock(self.config.stream_id, block_id, alice.key)
+                if self.alice_sink is not None:
+                    self.alice_sink.deliver(a_block)
+                if self.bob_sink is not None:
+                    self.bob_sink.deliver(KeyBlock(self.config.stream_id, block_id, bob.key))
+                yield a_block
+
+    def run(self, duration_s: float, progress: Progress | None = None) -> LinkRunReport:
+        """Run for ``duration_s`` seconds of link time; blocks go to the sinks."""
+        report = LinkRunReport()
+        for _ in self.blocks(duration_s, report, progress):
+            pass
+        return report
+
+
+def run_role(role: str, config: LinkConfig, channel: Channel, seed: int, duration_s: float, *,
+             psk: bytes | None = None, sink: KeySink | None = None,
+             progress: Progress | None = None) -> LinkRunReport:
+    """Run ONE end of the link over ``channel`` (e.g. TCP/TLS to the other process).
+
+    At the end both ends exchange SHA-256 digests of all delivered key bytes to fill
+    ``keys_identical`` -- a simulation diagnostic (a deployment would skip it).
+    """
+    if role not in ("alice", "bob"):
+        raise InvalidParameter("role", role, "alice or bob")
+    psk = psk if psk is not None else preshared_key(seed, config.preshared_key_bits)
+    ch = AuthenticatedChannel(channel, KeyPool(psk), role)
+    rng = np.random.default_rng([seed, 1 if role == "alice" else 2])
+    report = LinkRunReport()
+    digest = hashlib.sha256()
+    plan = block_plan(config, duration_s)
+    total = sum(n for _, n in plan)
+    start = time.perf_counter()
+    for block_id, n_pulses in plan:
+        t0 = time.perf_counter()
+        record = sample_block(config, seed, block_id, n_pulses)
+        sample_s = time.perf_counter() - t0
+        _record_block(report, record, config)
+        errors, tested = _test_errors(record)
+        report.test_bits_errors = (report.test_bits_errors[0] + errors,
+                                   report.test_bits_errors[1] + tested)
+        outcome = _role_block(role, ch, config, block_id, record, rng)
+        report.add(outcome, {"events": sample_s} | outcome.stage_s)
+        report.auth_key_consumed_bits = ch.pool.consumed_bits
+        report.wall_s = time.perf_counter() - start
+        if progress is not None:
+            progress(report.pulses, total)
+        if outcome.key is not None:
+            digest.update(outcome.key)
+            if sink is not None:
+                sink.deliver(KeyBlock(config.stream_id, block_id, outcome.key))
+    ch.channel.send_bytes(digest.digest())
+    report.keys_identical = ch.channel.recv_bytes() == digest.digest()
+    channel.close()
+    return report

@@ -1,0 +1,275 @@
+"""Alice's and Bob's halves of one post-processing block, over an authenticated channel.
+
+Stages (each closed by one Wegman-Carter tag per direction, see
+:mod:`euroqci.qkd.authentication`):
+
+1. sifting -- Bob announces his bases, Alice her bases and intensity labels;
+2. estimation -- Alice discloses her test-basis (Z) bits, Bob returns the error counts per
+   intensity; both run the same decoy/finite-key check and abort together if no key;
+3. reconciliation -- Cascade (Bob asks, Alice answers parities, many frames per round trip)
+   or one-way LDPC (Alice sends syndromes);
+4. verification -- Alice sends a fresh hash key and her tag; Bob answers ok/failed and the
+   corrected-error counts per intensity. A failed block is discarded by both;
+5. amplification -- both compute the final length from the observed counts and the bits
+   actually disclosed; Alice sends the Toeplitz seed; both hash.
+
+Every decision depends only on data both ends hold, so both abort at the same point
+(:class:`~euroqci.errors.ProtocolAbort`). The final key's first bits refill the
+authentication pool to its initial size; the rest is the block's output.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from euroqci.errors import InvalidParameter, ProtocolAbort
+from euroqci.physics.sources import DecoySource
+from euroqci.qkd import amplification, estimation, verification
+from euroqci.qkd.authentication import AuthenticatedChannel
+from euroqci.qkd.cascade import (
+    CascadeOracle,
+    ParityRequest,
+    cascade_block_sizes,
+    cascade_permutations,
+    cascade_reconcile,
+    pack_parities,
+    unpack_parities,
+)
+from euroqci.qkd.reconciliation import binary_entropy
+from euroqci.qkd.sifting import pack_bits, per_intensity, sift, unpack_bits
+
+RECONCILIATION_CHOICES = ("auto", "cascade")
+STAGES = ("sifting", "estimation", "reconciliation", "verification", "amplification")
+
+
+class VerificationFailed(ProtocolAbort):
+    """The keys differ after reconciliation; the block is discarded at both ends."""
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """Post-processing parameters both ends must agree on."""
+
+    source: DecoySource = field(default_factory=DecoySource)
+    frame_bits: int = 16384
+    eps_sec: float = 1e-9
+    eps_cor: float = 1e-15
+    ec_efficiency: float = 1.16
+    reconciliation: str = "auto"
+    pa_workers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.reconciliation not in RECONCILIATION_CHOICES:
+            raise InvalidParameter("reconciliation", self.reconciliation,
+                                   "one of " + ", ".join(RECONCILIATION_CHOICES))
+        if self.frame_bits < 64:
+            raise InvalidParameter("frame_bits", self.frame_bits, ">= 64")
+
+
+@dataclass
+class BlockOutcome:
+    """What one role learned about one block (no key material except ``key``)."""
+
+    block_id: int
+    sifted_bits: int = 0
+    qber: float = float("nan")
+    method: str = ""
+    leaked_bits: int = 0
+    efficiency: float = float("nan")
+    round_trips: int = 0
+    verification_failed: bool = False
+    length_bits: int = 0
+    auth_refill_bits: int = 0
+    abort_reason: str | None = None
+    stage_s: dict[str, float] = field(default_factory=dict)
+    key: bytes | None = field(default=None, repr=False)
+
+
+class _Timer:
+    def __init__(self, outcome: BlockOutcome):
+        self.outcome, self.t = outcome, time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.outcome.stage_s[stage] = self.outcome.stage_s.get(stage, 0.0) + now - self.t
+        self.t = now
+
+
+def _frames(bits: np.ndarray, frame_bits: int) -> np.ndarray:
+    return bits.reshape(-1, frame_bits)
+
+
+def _counts(cfg, intensity, sifted, m_x, m_z, n_pulses):
+    k = len(cfg.source.intensities)
+    return estimation.observed_counts(
+        cfg.source, per_intensity(intensity[sifted.key_index], k), m_x,
+        per_intensity(intensity[sifted.test_index], k), m_z, n_pulses)
+
+
+def _finish(ch: AuthenticatedChannel, cfg, out, counts, key, seed, timer) -> BlockOutcome:
+    """Amplification common to both ends: length, hash, pool refill, output."""
+    bound = estimation.secret_length(counts, out.leaked_bits, eps_sec=cfg.eps_sec,
+                                     eps_cor=cfg.eps_cor, method=estimation.finite_key_method(
+                                         cfg.source))
+    length = int(bound.length_bits)
+    final = amplification.toeplitz_hash(key, seed, length, workers=cfg.pa_workers)
+    refill_bytes = -(-(ch.initial_pool_bits - ch.pool.available_bits) // 8)
+    if 8 * refill_bytes >= length:
+        raise ProtocolAbort(f"final key of {length} bits does not cover the "
+                            f"{8 * refill_bytes} authentication bits it must refill")
+    packed = np.packbits(final[: 8 * (length // 8)])
+    ch.pool.add(packed[:refill_bytes].tobytes())
+    out.auth_refill_bits = 8 * refill_bytes
+    out.length_bits = length
+    out.key = packed[refill_bytes:].tobytes()
+    timer.lap("amplification")
+    return out
+
+
+def alice_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome,
+                n_pulses: int, intensity: np.ndarray, basis: np.ndarray, bits: np.ndarray,
+                rng: np.random.Generator) -> BlockOutcome:
+    """Alice's side of one block: fills ``out`` (``key`` set at the end) or raises."""
+    timer = _Timer(out)
+    msg = ch.recv("bases")
+    ch.send("announce", basis=pack_bits(basis), intensity=intensity)
+    ch.end_stage("sifting")
+    if int(msg["n"]) != basis.size:  # Bob sees the same mismatch and aborts too
+        raise ProtocolAbort(f"mismatched lengths: Bob reports {msg['n']} detections, "
+                            f"Alice has {basis.size}")
+    sifted = sift(basis, unpack_bits(msg["basis"], basis.size), cfg.frame_bits)
+    out.sifted_bits = int(sifted.key_index.size)
+    timer.lap("sifting")
+
+    ch.send("test", bits=pack_bits(bits[sifted.test_index]))
+    m_z = np.asarray(ch.recv("test-errors")["m_z"], dtype=np.int64)
+    ch.end_stage("estimation")
+    k = len(cfg.source.intensities)
+    counts = _counts(cfg, intensity, sifted, np.zeros(k), m_z, n_pulses)
+    est = estimation.estimate(counts, ec_efficiency=cfg.ec_efficiency, eps_sec=cfg.eps_sec,
+                              eps_cor=cfg.eps_cor, method=estimation.finite_key_method(cfg.source))
+    out.qber = est.qber_test
+    timer.lap("estimation")
+
+    key = np.ascontiguousarray(bits[sifted.key_index])
+    out.method = "cascade"
+    out.leaked_bits, out.round_trips = _reconcile_alice(ch, cfg, key)
+    ch.end_stage("reconciliation")
+    timer.lap("reconciliation")
+
+    hash_key = verification.draw_hash_key(rng)
+    tag_bits = verification.tag_length_bits(key.size, cfg.eps_cor)
+    tag = verification.key_tag(key, hash_key, tag_bits)
+    ch.send("verify", key=hash_key.to_bytes(16, "big"), tag=tag.to_bytes(16, "big"),
+            bits=tag_bits)
+    reply = ch.recv("verify-result")
+    ch.end_stage("verification")
+    out.leaked_bits += tag_bits
+    timer.lap("verification")
+    if not reply["ok"]:
+        out.verification_failed = True
+        raise VerificationFailed("verification hash mismatch: block discarded")
+    counts = _counts(cfg, intensity, sifted, reply["m_x"], m_z, n_pulses)
+    out.efficiency = _efficiency(out.leaked_bits - tag_bits, key.size, counts)
+
+    seed = amplification.random_seed(key.size, rng)
+    ch.send("pa-seed", seed=np.packbits(seed))
+    ch.end_stage("amplification")
+    return _finish(ch, cfg, out, counts, key, seed, timer)
+
+
+def bob_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome, n_pulses: int,
+              basis: np.ndarray, bits: np.ndarray, rng: np.random.Generator) -> BlockOutcome:
+    """Bob's side of one block: fills ``out`` (``key`` set at the end) or raises."""
+    timer = _Timer(out)
+    ch.send("bases", basis=pack_bits(basis), n=int(basis.size))
+    msg = ch.recv("announce")
+    ch.end_stage("sifting")
+    intensity = np.asarray(msg["intensity"], dtype=np.uint8)
+    if intensity.size != basis.size:
+        raise ProtocolAbort(f"mismatched lengths: Alice announced {intensity.size} "
+                            f"intensity labels for {basis.size} detections")
+    sifted = sift(unpack_bits(msg["basis"], basis.size), basis, cfg.frame_bits)
+    out.sifted_bits = int(sifted.key_index.size)
+    timer.lap("sifting")
+
+    k = len(cfg.source.intensities)
+    alice_test = unpack_bits(ch.recv("test")["bits"], sifted.test_index.size)
+    wrong = alice_test != bits[sifted.test_index]
+    m_z = per_intensity(intensity[sifted.test_index][wrong], k)
+    ch.send("test-errors", m_z=m_z)
+    ch.end_stage("estimation")
+    counts = _counts(cfg, intensity, sifted, np.zeros(k), m_z, n_pulses)
+    est = estimation.estimate(counts, ec_efficiency=cfg.ec_efficiency, eps_sec=cfg.eps_sec,
+                              eps_cor=cfg.eps_cor, method=estimation.finite_key_method(cfg.source))
+    out.qber = est.qber_test
+    timer.lap("estimation")
+
+    raw = np.ascontiguousarray(bits[sifted.key_index])
+    out.method = "cascade"
+    key, out.leaked_bits, out.round_trips = _reconcile_bob(ch, cfg, raw, est.qber_test, rng)
+    ch.end_stage("reconciliation")
+    timer.lap("reconciliation")
+
+    msg = ch.recv("verify")
+    tag_bits = int(msg["bits"])
+    ok = verification.key_tag(key, int.from_bytes(msg["key"], "big"), tag_bits) == \
+        int.from_bytes(msg["tag"], "big")
+    m_x = per_intensity(intensity[sifted.key_index][key != raw], k)
+    ch.send("verify-result", ok=bool(ok), m_x=m_x)
+    ch.end_stage("verification")
+    out.leaked_bits += tag_bits
+    timer.lap("verification")
+    if not ok:
+        out.verification_failed = True
+        raise VerificationFailed("verification hash mismatch: block discarded")
+    counts = _counts(cfg, intensity, sifted, m_x, m_z, n_pulses)
+    out.efficiency = _efficiency(out.leaked_bits - tag_bits, key.size, counts)
+
+    seed = unpack_bits(ch.recv("pa-seed")["seed"], amplification.seed_length_bits(key.size))
+    ch.end_stage("amplification")
+    return _finish(ch, cfg, out, counts, key, seed, timer)
+
+
+def _reconcile_alice(ch: AuthenticatedChannel, cfg: ProtocolConfig,
+                     key: np.ndarray) -> tuple[int, int]:
+    """Alice answers Cascade's parity questions until Bob is done: (leaked bits, round trips)."""
+    start = ch.recv("cascade-start")
+    n_passes = cascade_block_sizes(cfg.frame_bits, float(start["qber"])).size
+    oracle = CascadeOracle(_frames(key, cfg.frame_bits),
+                           cascade_permutations(cfg.frame_bits, n_passes, int(start["seed"])))
+    round_trips = 0
+    while True:
+        kind, fields = ch.recv_any()
+        if kind == "cascade-done":
+            return int(fields["leaked"]), round_trips
+        if kind != "parity-request":
+            raise ProtocolAbort(f"unexpected message {kind!r} during Cascade")
+        ch.send("parity-answer", p=pack_parities(oracle(ParityRequest.from_bytes(fields["q"]))))
+        round_trips += 1
+
+
+def _reconcile_bob(ch: AuthenticatedChannel, cfg: ProtocolConfig, raw: np.ndarray, qber: float,
+                   rng: np.random.Generator) -> tuple[np.ndarray, int, int]:
+    """Bob drives Cascade with the test-basis QBER: (corrected key, leaked bits, round trips)."""
+    seed = int(rng.integers(0, 2**62))
+    qber = max(qber, 1e-4)
+    ch.send("cascade-start", seed=seed, qber=qber)
+
+    def ask(request: ParityRequest) -> np.ndarray:
+        ch.send("parity-request", q=request.to_bytes())
+        return unpack_parities(ch.recv("parity-answer")["p"], len(request))
+
+    result = cascade_reconcile(_frames(raw, cfg.frame_bits), qber, ask, seed)
+    ch.send("cascade-done", leaked=result.leaked_bits)
+    return result.corrected.reshape(-1), result.leaked_bits, result.round_trips
+
+
+def _efficiency(leaked: int, n: int, counts) -> float:
+    """f = leak / (n h(E_X)) with the observed key-basis error rate."""
+    errors = float(np.sum(counts.m_x))
+    denom = n * float(binary_entropy(errors / n)) if n else 0.0
+    return leaked / denom if denom > 0 else float("inf")
