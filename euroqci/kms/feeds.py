@@ -13,6 +13,8 @@ Where ETSI 004 returns status codes, these feeds raise the euroqci errors:
 :class:`SimulatedFeed` produces key at the link's secret key rate, with bytes drawn from a
 seed that both ends share (a simulation: the bytes are pseudo-random, not secret).
 :class:`LinkEngineFeed` takes the key blocks of the QKD link engine (``euroqci.qkd``).
+:class:`Etsi014DeviceFeed` pulls keys from a real QKD device's own ETSI 014 interface over
+mutual TLS (a common way devices deliver keys today).
 
 :func:`pump` moves chunks from a feed into a KME's store as link-key blocks whose IDs
 (:func:`chunk_block_id`) are derived from ``(key_stream_id, index)`` so both ends agree.
@@ -21,6 +23,7 @@ seed that both ends share (a simulation: the bytes are pseudo-random, not secret
 from __future__ import annotations
 
 import asyncio
+import base64
 import math
 import threading
 import time
@@ -28,7 +31,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import quote
 
+import httpx
 import numpy as np
 
 from euroqci.errors import InvalidParameter, KeyNotFound, KeyUnavailable, check_range
@@ -201,6 +206,65 @@ class LinkEngineFeed:
         self._open.discard(key_stream_id)
 
 
+class Etsi014DeviceFeed:
+    """One end of a QKD link whose devices deliver key over their own ETSI GS QKD 014 API.
+
+    The KME is the SAE of its device (client certificate ``ssl_context``): at the
+    ``"master"`` end ``get_key`` calls the device's ``enc_keys`` for ``peer_sae_id`` (the
+    KME at the other end, registered at the other device) and returns the device's key ID
+    in the chunk's ``metadata["key_ID"]``; at the ``"slave"`` end ``get_key`` must be given
+    that metadata (004's metadata buffer; the master KME passes the IDs on) and calls
+    ``dec_keys``. ``get_key`` is a coroutine here (a network call); :func:`pump` awaits it.
+    """
+
+    def __init__(self, client: httpx.AsyncClient, device_url: str, *, role: str,
+                 peer_sae_id: str, key_size_bits: int = 256):
+        if role not in ("master", "slave"):
+            raise InvalidParameter("role", role, "'master' or 'slave'")
+        check_range("key_size_bits", key_size_bits, low=8)
+        self.client = client
+        self.device_url = device_url.rstrip("/")
+        self.role = role
+        self.peer = quote(peer_sae_id, safe="")
+        self.key_size_bits = int(key_size_bits)
+        self._open: set[str] = set()
+
+    def open_connect(self, key_stream_id: str | None = None) -> str:
+        stream = key_stream_id or str(uuid.uuid4())
+        self._open.add(stream)
+        return stream
+
+    async def get_key(
+        self, key_stream_id: str, index: int, metadata: dict[str, Any] | None = None
+    ) -> KeyChunk:
+        if key_stream_id not in self._open:
+            raise KeyNotFound(f"key stream {key_stream_id!r} is not open on this feed")
+        if self.role == "master":
+            url = f"{self.device_url}/api/v1/keys/{self.peer}/enc_keys"
+            body: dict[str, Any] = {"number": 1, "size": self.key_size_bits}
+        else:
+            key_id = (metadata or {}).get("key_ID")
+            if key_id is None:
+                raise InvalidParameter("metadata", metadata, "the master end's key_ID")
+            url = f"{self.device_url}/api/v1/keys/{self.peer}/dec_keys"
+            body = {"key_IDs": [{"key_ID": str(key_id)}]}
+        try:
+            answer = await self.client.post(url, json=body)
+        except httpx.HTTPError as exc:
+            raise KeyUnavailable(f"QKD device {self.device_url}: {type(exc).__name__}") from exc
+        if answer.status_code == 503:
+            raise KeyUnavailable(f"QKD device {self.device_url}: {answer.text[:200]}")
+        if answer.status_code != 200:
+            raise KeyNotFound(f"QKD device {self.device_url} answered {answer.status_code}: "
+                              f"{answer.text[:200]}")
+        key = answer.json()["keys"][0]
+        material = base64.b64decode(key["key"])
+        return KeyChunk(key_stream_id, index, material, {"key_ID": key["key_ID"]})
+
+    def close(self, key_stream_id: str) -> None:
+        self._open.discard(key_stream_id)
+
+
 def chunk_block_id(chunk: KeyChunk) -> str:
     """The link-key block ID of a chunk, equal at both ends: the device's own key ID when
     it gave one (ETSI 014 device), else a UUIDv5 of ``(key_stream_id, index)``."""
@@ -235,6 +299,8 @@ async def pump(
         try:
             while len(blocks) < max_batch:
                 chunk = feed.get_key(key_stream_id, index)
+                if asyncio.iscoroutine(chunk):  # a networked device (Etsi014DeviceFeed)
+                    chunk = await chunk
                 blocks.append((chunk_block_id(chunk), chunk.key))
                 index += 1
         except KeyUnavailable:

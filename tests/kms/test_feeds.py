@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from euroqci.errors import InvalidParameter, KeyNotFound, KeyUnavailable
 from euroqci.kms.feeds import (
+    Etsi014DeviceFeed,
     KeyChunk,
     LinkEngineFeed,
     SimulatedFeed,
@@ -131,3 +134,47 @@ def test_link_engine_blocks_reach_both_ends_identically(tmp_path):
         assert chunk_block_id(a) == chunk_block_id(b)
     with pytest.raises(KeyUnavailable):  # delivered once, then gone from the buffer
         ends[0].get_key(streams[0], 0)
+
+
+def test_etsi014_device_adapter_against_our_own_kmes_as_devices(tmp_path):
+    """Two of our KMEs play the QKD devices of one link (their own ETSI 014 interfaces);
+    the KMEs at the link's ends are their SAEs `kme-a` and `kme-b`. Both ends obtain the
+    same keys under the same IDs, over mutual TLS."""
+    from euroqci.kms.launcher import FeedOptions, running_network
+    from euroqci.kms.netdesc import parse_network
+    from euroqci.kms.tls import client_context
+
+    devices = parse_network({
+        "name": "devices", "kmes": [{"id": "devA"}, {"id": "devB"}],
+        "links": [{"a": "devA", "b": "devB", "rate_bps": 1000}],
+        "saes": [{"id": "kme-a", "kme": "devA"}, {"id": "kme-b", "kme": "devB"}]})
+
+    async def both_ends(state: dict) -> list[tuple[KeyChunk, KeyChunk]]:
+        pki = Path(state["ca"]).parent
+        urls = {k["id"]: k["url"] for k in state["kmes"]}
+        pairs = []
+        async with (
+            httpx.AsyncClient(verify=client_context(
+                pki / "ca.pem", pki / "sae-kme-a.pem", pki / "sae-kme-a-key.pem")) as ca,
+            httpx.AsyncClient(verify=client_context(
+                pki / "ca.pem", pki / "sae-kme-b.pem", pki / "sae-kme-b-key.pem")) as cb,
+        ):
+            master = Etsi014DeviceFeed(ca, urls["devA"], role="master", peer_sae_id="kme-b")
+            slave = Etsi014DeviceFeed(cb, urls["devB"], role="slave", peer_sae_id="kme-a")
+            stream = master.open_connect()
+            slave.open_connect(stream)
+            for index in range(3):
+                chunk = await master.get_key(stream, index)
+                pairs.append((chunk, await slave.get_key(stream, index, chunk.metadata)))
+            with pytest.raises(KeyNotFound):  # a device key is delivered once
+                await slave.get_key(stream, 0, pairs[0][0].metadata)
+            with pytest.raises(InvalidParameter, match="metadata"):
+                await slave.get_key(stream, 9)
+        return pairs
+
+    with running_network(devices, tmp_path, FeedOptions(0.0, 1 << 14)) as (runner, _):
+        pairs = asyncio.run(both_ends(runner.state))
+    for master_chunk, slave_chunk in pairs:
+        assert master_chunk.key == slave_chunk.key and len(master_chunk.key) == 32
+        assert chunk_block_id(master_chunk) == chunk_block_id(slave_chunk)
+    assert len({chunk_block_id(m) for m, _ in pairs}) == 3
