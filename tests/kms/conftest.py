@@ -122,10 +122,9 @@ def run_kmes(pki, tmp_path):
         return out
 
     yield start
-    for s in started:
+    for s in started:  # one at a time: a TLS close needs the peer's loop to answer
         s.server.should_exit = True  # type: ignore[attr-defined]
-    for s in started:
-        s.thread.join(timeout=20)
+        s.thread.join(timeout=40)
 
 
 def sae_client(pki: Path, sae: str, base_url: str) -> httpx.Client:
