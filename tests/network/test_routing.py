@@ -109,6 +109,14 @@ def test_disjoint_routes_are_node_disjoint_and_feasible(seed, n, k):
         assert all(key[lid] >= 20 for lid in path_links(p))
     if paths:
         assert route(g, "n00", f"n{n - 1:02d}", key_available_bits=key, need_bits=20) is not None
+    # as many paths as exist (up to k): compare with networkx's max-flow on the usable graph
+    usable = nx.Graph([lid for lid, bits in key.items() if bits >= 20])
+    usable.add_nodes_from(["n00", f"n{n - 1:02d}"])
+    if nx.has_path(usable, "n00", f"n{n - 1:02d}"):
+        expected = len(list(nx.node_disjoint_paths(usable, "n00", f"n{n - 1:02d}")))
+    else:
+        expected = 0
+    assert len(paths) == min(k, expected)
 
 
 @settings(max_examples=60, deadline=None)
