@@ -14,6 +14,7 @@ optimisers evaluate one point at a time, which is ~100x slower here).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,6 +148,14 @@ def pass_key(pass_: Pass, downlink_params: DownlinkParameters, detector: Detecto
     )
 
 
+@functools.cache
+def _sobol(n: int) -> np.ndarray:
+    """The first ``n`` points of the unscrambled 5-D Sobol sequence (deterministic)."""
+    points = qmc.Sobol(5, scramble=False).random(n)
+    points.setflags(write=False)
+    return points
+
+
 def _optimise(eta, w, rep_rate_hz, detector, background, key_args):
     """Shrinking-box Sobol search maximising the pass key; returns the best (1, ...) arrays."""
     eta_b, w_b = _binned(eta, w, _OPT_BINS)
@@ -154,7 +163,7 @@ def _optimise(eta, w, rep_rate_hz, detector, background, key_args):
     lo, hi = np.zeros(5), np.ones(5)
     best_u, best = np.full(5, 0.5), -np.inf
     for n in _ROUNDS:
-        u = lo + qmc.Sobol(5, scramble=False).random(n) * (hi - lo)
+        u = lo + _sobol(n) * (hi - lo)
         u = np.vstack([u, best_u])
         mus, probs, px = _decode(u, key_args["method"])
         counts = _counts(eta_b, n_pulses, detector, background, mus, probs, px)

@@ -47,6 +47,15 @@ def test_loss_rises_as_elevation_falls(elevation, altitude):
     assert np.isfinite(hi) and lo > hi > 0
 
 
+@given(st.floats(200.0, 3000.0), st.floats(0.0, 10.0), st.booleans())
+@settings(max_examples=30, deadline=None)
+def test_collected_fraction_falls_with_range(range_km, jitter_urad, truncated):
+    params = DownlinkParameters(pointing_jitter_urad=jitter_urad,
+                                truncated_tx_aperture=truncated)
+    near, far = beam_transmittance(np.array([range_km, 1.05 * range_km]), params)
+    assert 1.0 > near > far > 0.0
+
+
 def test_untruncated_diffraction_closed_form():
     # Gaussian beam w0 = 0.15 m, 810 nm, into a 0.6 m-radius receiver (SatQuMA v2.0.0 default
     # geometry, Sidhu et al., npj Quantum Inf. 8, 18, 2022): 1 - exp(-2 a_R^2 / w(L)^2),
