@@ -210,7 +210,13 @@ def _expand_rule(rule: Any, sites: list[Site], seen: set) -> list[Demand]:
                {"rule"})
     kind = r.pop("rule")
     target = r.pop("target", None)
-    capitals = {s.country: s.id for s in sites if s.kind == "capital"}
+    capitals: dict[str, str] = {}
+    for s in sites:
+        if s.kind == "capital":
+            if s.country in capitals:
+                raise ScenarioError(f"rule {kind}: country {s.country} has two capitals "
+                                    f"({capitals[s.country]}, {s.id})")
+            capitals[s.country] = s.id
     if kind == "sites_to_capital":
         pairs = [(s.id, capitals[s.country]) for s in sites
                  if s.kind in STRATEGIC_KINDS and s.country in capitals]

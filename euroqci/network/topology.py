@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import networkx as nx
 import numpy as np
+from numpy.typing import ArrayLike
 
 from euroqci.constants import EARTH_RADIUS_KM
 from euroqci.errors import InvalidParameter, ScenarioError, check_range
@@ -41,7 +42,8 @@ def link_id(a: str, b: str) -> LinkId:
     return (a, b) if a < b else (b, a)
 
 
-def great_circle_km(lat1_deg, lon1_deg, lat2_deg, lon2_deg):
+def great_circle_km(lat1_deg: ArrayLike, lon1_deg: ArrayLike, lat2_deg: ArrayLike,
+                    lon2_deg: ArrayLike) -> np.ndarray:
     """Great-circle distance (km) on a sphere of the mean Earth radius (haversine formula).
 
     Broadcasts over numpy arrays. Error against the WGS-84 ellipsoid is below 0.5 %.

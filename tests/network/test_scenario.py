@@ -94,6 +94,10 @@ def test_file_level_errors(tmp_path):
         loads_scenario("name: x\nsites_csv: nowhere.csv", base_dir=tmp_path)
     with pytest.raises(ScenarioError, match="allowed rules"):
         loads_scenario(SMALL + "demand_rules: [{rule: everyone_to_everyone}]")
+    two_capitals = SMALL.replace("kind: data_centre}", "kind: capital}").replace(
+        "country: PL", "country: DE")
+    with pytest.raises(ScenarioError, match="DE has two capitals"):
+        loads_scenario(two_capitals + "demand_rules: [{rule: capitals_to, target: A, rate_bps: 1}]")
     with pytest.raises(ScenarioError, match="unknown built-in"):
         builtin_scenario("atlantis")
 
