@@ -99,9 +99,12 @@ def _fields(cls) -> set[str]:
     return set(cls.__dataclass_fields__)
 
 
-def _table(data: dict, key: str, base: Path, source: str) -> list[tuple[str, Any]]:
-    """Entries of an inline list ``key`` and of the CSV file ``key_csv``, with labels."""
-    rows = [(f"{source}: {key}[{i}]", e) for i, e in enumerate(data.get(key) or [])]
+Rows = list[tuple[str, str, Any]]  # (file, entry label, entry)
+
+
+def _table(data: dict, key: str, base: Path, source: str) -> Rows:
+    """Entries of an inline list ``key`` and of the CSV file ``key_csv``."""
+    rows = [(source, f"{key}[{i}]", e) for i, e in enumerate(data.get(key) or [])]
     if data.get(f"{key}_csv"):
         path = base / str(data[f"{key}_csv"])
         try:
@@ -109,33 +112,33 @@ def _table(data: dict, key: str, base: Path, source: str) -> list[tuple[str, Any
         except OSError as err:
             raise ScenarioError(f"{source}: {key}_csv: cannot read {path}: {err}") from err
         for line, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
-            rows.append((f"{path}: line {line}", row))
+            rows.append((str(path), f"line {line}", row))
     return rows
 
 
-def _build(cls, rows, allowed: set[str], required: set[str],
+def _build(cls, rows: Rows, allowed: set[str], required: set[str],
            fix: Callable[[dict], dict] = lambda d: d) -> list:
     out = []
-    for where, entry in rows:
-        with _at(where.split(": ")[0], where.partition(": ")[2]):
-            out.append(cls(**fix(_clean(entry, where, allowed, required))))
+    for file, label, entry in rows:
+        with _at(file, label):
+            out.append(cls(**fix(_clean(entry, f"{file}: {label}", allowed, required))))
     return out
 
 
-def _link(defaults: dict, sites: dict[str, Site]) -> Callable[[dict], FiberLink]:
-    def make(e: dict) -> dict:
-        e = {**{k: v for k, v in defaults.items() if k != "device"}, **e}
-        device = {**defaults.get("device", {}), **e.pop("device", {})}
-        e["device"] = QkdDevice(**_clean(device, "device", _fields(QkdDevice)))
-        route_factor = e.pop("route_factor", 1.3)
-        if "length_km" not in e:
-            for end in (e["a"], e["b"]):
-                if end not in sites:
-                    raise ScenarioError(f"unknown site {end!r}")
-            return FiberLink.between(sites[e["a"]], sites[e["b"]], route_factor=route_factor,
-                                     **{k: v for k, v in e.items() if k not in ("a", "b")})
+def _make_link(entry: dict, defaults: dict, sites: dict[str, Site]) -> FiberLink:
+    """A fiber link from a cleaned entry over ``fiber_defaults``; without ``length_km``
+    its length is the great-circle distance x route_factor (default 1.3)."""
+    e = {**{k: v for k, v in defaults.items() if k != "device"}, **entry}
+    device = {**defaults.get("device", {}), **e.pop("device", {})}
+    e["device"] = QkdDevice(**_clean(device, "device", _fields(QkdDevice)))
+    route_factor = e.pop("route_factor", 1.3)
+    if "length_km" in e:
         return FiberLink(**e)
-    return make
+    for end in (e["a"], e["b"]):
+        if end not in sites:
+            raise ScenarioError(f"unknown site {end!r}")
+    rest = {k: v for k, v in e.items() if k not in ("a", "b")}
+    return FiberLink.between(sites[e["a"]], sites[e["b"]], route_factor=route_factor, **rest)
 
 
 def scenario_from_dict(data: Any, *, source: str = "<scenario>",
@@ -160,14 +163,14 @@ def scenario_from_dict(data: Any, *, source: str = "<scenario>",
         sites += imported_sites
     by_id = {s.id: s for s in sites}
     link_keys = _fields(FiberLink) | {"route_factor"}
-    for where, entry in _table(top, "links", base, source):
-        with _at(where.split(": ")[0], where.partition(": ")[2]):
-            clean = _clean(entry, where, link_keys, {"a", "b"})
-            links.append(_link(fiber, by_id)(clean))
+    for file, label, entry in _table(top, "links", base, source):
+        with _at(file, label):
+            clean = _clean(entry, f"{file}: {label}", link_keys, {"a", "b"})
+            links.append(_make_link(clean, fiber, by_id))
     gs = _build(GroundStation, _table(top, "ground_stations", base, source),
                 _fields(GroundStation) | {"site"}, set(),
                 lambda e: {("site_id" if k == "site" else k): v for k, v in e.items()})
-    sats = _build(SatelliteSpec, [(f"{source}: satellites[{i}]", e) for i, e in
+    sats = _build(SatelliteSpec, [(source, f"satellites[{i}]", e) for i, e in
                                   enumerate(top.get("satellites") or [])],
                   _fields(SatelliteSpec), {"name"},
                   lambda e: e | ({"tle": tuple(e["tle"])} if "tle" in e else {}))
@@ -181,7 +184,7 @@ def scenario_from_dict(data: Any, *, source: str = "<scenario>",
         segment = SatelliteSegment(tuple(sats), tuple(gs), float(
             top.get("satellite_store_capacity_bits", SatelliteSegment.store_capacity_bits)))
         network = Network(tuple(sites), tuple(links), segment)
-    demands = _build(Demand, [(f"{source}: demands[{i}]", e) for i, e in
+    demands = _build(Demand, [(source, f"demands[{i}]", e) for i, e in
                               enumerate(top.get("demands") or [])], _fields(Demand), {"a", "b"})
     if "topology" in top:
         demands += imported_demands
