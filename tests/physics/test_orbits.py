@@ -1,7 +1,7 @@
 """Orbits and passes: offline data, sun-synchronous orbits, pass search against skyfield."""
 
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -71,6 +71,17 @@ def test_passes_agree_with_skyfield_find_events(sat):
         assert abs((p.end - set_).total_seconds()) < 1.0
         alt, _, _ = (sat - site).at(culm).altaz()
         assert p.max_elevation_deg == pytest.approx(alt.degrees, abs=0.05)
+
+
+def test_sun_altitude_agrees_with_skyfield_apparent_altaz(sat):
+    # Night flag input, checked against skyfield's full chain (light time, aberration,
+    # nutation): observe(sun).apparent().altaz() without refraction; tolerance 0.05 deg.
+    eph, ts = orbits.ephemeris(), orbits.timescale()
+    site = eph["earth"] + wgs84.latlon(*MATERA)
+    for p in find_passes(sat, *MATERA, START, days=2, min_elevation_deg=0.0):
+        culm = p.start + timedelta(seconds=float(p.times_s[np.argmax(p.elevation_deg)]))
+        alt, _, _ = site.at(ts.from_datetime(culm)).observe(eph["sun"]).apparent().altaz()
+        assert p.sun_altitude_deg == pytest.approx(alt.degrees, abs=0.05)
 
 
 def test_pass_samples_are_consistent(sat):
