@@ -63,6 +63,7 @@ def test_table_output(capsys):
     (["--site", "40.6"], "site"),
     (["--site", "95,10"], "latitude"),
     (["--start", "tomorrow"], "start"),
+    (["--start", "2070-01-01"], "start"),
     (["--days", "-1"], "days"),
     (["--detector-efficiency", "1.5"], "detector_efficiency"),
     (["--tle", "/no/such/file"], "tle"),

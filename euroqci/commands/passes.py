@@ -90,6 +90,8 @@ def _start(text: str | None) -> datetime:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidParameter("start", text, "must be ISO 8601, e.g. 2025-06-21T00:00Z") from None
+    if not 1900 <= moment.year <= 2052:
+        raise InvalidParameter("start", text, "must lie in 1900-2052 (the bundled DE421 range)")
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 from sgp4.api import WGS72, Satrec, jday
 from skyfield.api import EarthSatellite, Loader, wgs84
+from skyfield.errors import EphemerisRangeError
 from skyfield.framelib import itrs
 from skyfield.sgp4lib import theta_GMST1982
 
@@ -99,7 +100,10 @@ def raan_for_ltan_deg(ltan_h: float, epoch: datetime) -> float:
     """RAAN (deg) that puts the ascending node at local solar time ``ltan_h`` at ``epoch``."""
     check_range("ltan_h", ltan_h, low=0.0, high=24.0)
     eph = ephemeris()
-    ra, _, _ = eph["earth"].at(_times(epoch, np.array(0.0))).observe(eph["sun"]).radec()
+    try:
+        ra, _, _ = eph["earth"].at(_times(epoch, np.array(0.0))).observe(eph["sun"]).radec()
+    except EphemerisRangeError as exc:
+        raise InvalidParameter("epoch", epoch.isoformat(), str(exc)) from None
     return float((ra.hours * 15.0 + (ltan_h - 12.0) * 15.0) % 360.0)
 
 
@@ -228,7 +232,10 @@ def sun_altitude_deg(lat_deg: float, lon_deg: float, moments: list[datetime]) ->
         return np.zeros(0)
     eph = ephemeris()
     t = _times(moments[0], np.array([(m - moments[0]).total_seconds() for m in moments]))
-    sun = (eph["sun"] - eph["earth"]).at(t).frame_xyz(itrs).km.T
+    try:
+        sun = (eph["sun"] - eph["earth"]).at(t).frame_xyz(itrs).km.T
+    except EphemerisRangeError as exc:
+        raise InvalidParameter("start", moments[0].isoformat(), str(exc)) from None
     _, up = _station(lat_deg, lon_deg, 0.0)
     return np.degrees(np.arcsin(sun @ up / np.linalg.norm(sun, axis=-1)))
 
