@@ -1,6 +1,8 @@
 """Trusted-node planning: span limits, positions along the great circle."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from euroqci.network.planning import plan_trusted_nodes, spans_needed
 from euroqci.network.topology import FiberLink, Network, PlanningOptions, Site, great_circle_km
@@ -42,3 +44,21 @@ def test_submarine_link_is_reported_not_split():
     link = FiberLink("A", "B", 200.0, submarine=True)
     res = plan_trusted_nodes(Network((A, B), (link,)), PlanningOptions(max_span_loss_db=20))
     assert res.added == () and res.over_budget == (("A", "B"),)
+
+
+@settings(max_examples=80, deadline=None)
+@given(length=st.floats(1, 3000), att=st.floats(0.15, 0.4), extra=st.floats(0, 10),
+       budget=st.floats(5, 40), reach=st.one_of(st.none(), st.floats(20, 200)))
+def test_spans_needed_is_the_fewest_that_fit(length, att, extra, budget, reach):
+    link = FiberLink("A", "B", length, attenuation_db_per_km=att, extra_loss_db=extra)
+    opts = PlanningOptions(max_span_loss_db=budget, max_span_km=reach)
+    n = spans_needed(link, opts)
+    if extra >= budget:
+        assert n is None
+        return
+
+    def fits(k):
+        return (att * length / k + extra <= budget + 1e-9
+                and (reach is None or length / k <= reach + 1e-9))
+
+    assert fits(n) and (n == 1 or not fits(n - 1))
