@@ -3,8 +3,9 @@
 Time advances in steps of ``step_s``. The run is cut into epochs at every failure or repair
 and at periodic re-routing checks; within an epoch routes are fixed and the compiled
 :func:`euroqci.sim.kernel.run_steps` advances all links and demands. At each epoch
-boundary the Python side applies failures and re-routes the demands that need it with
-:func:`euroqci.network.routing.route` and charges hops with
+boundary the Python side applies failures and re-routes the demands that need it by the
+rules of :func:`euroqci.network.routing.route` (its compiled twin
+:class:`euroqci.sim.fastroute.Router`) and charges hops with
 :func:`euroqci.network.relay.hop_charges`: the same rules the KMS applies.
 """
 
@@ -17,6 +18,7 @@ import networkx as nx
 import numpy as np
 
 from euroqci.errors import EuroQCIError, check_range
+from euroqci.sim.fastroute import Router
 from euroqci.sim.kernel import run_steps
 from euroqci.sim.model import SimModel
 from euroqci.sim.processes import clear_sky, failure_events
@@ -93,7 +95,6 @@ def simulate(model: SimModel, config: SimConfig | None = None, *,
              progress: Progress | None = None) -> SimResult:
     """Run the model; same model, config and seed give the same result, bit for bit."""
     from euroqci.network.relay import hop_charges
-    from euroqci.network.routing import route
 
     config = config or SimConfig()
     rng = np.random.default_rng(config.seed)
@@ -135,16 +136,15 @@ def simulate(model: SimModel, config: SimConfig | None = None, *,
     chunk = max(1, n_steps // 200)
     topology_changed = True
 
+    router = Router(model.node_ids, model.link_ids)
+
     def find_route(d: int) -> list[str] | None:
         a, b = model.demand_ends[d]
-        failed_nodes = [model.node_ids[i] for i in np.flatnonzero(node_down)]
-        failed_links = [model.link_ids[i] for i in np.flatnonzero(link_down)]
-        key = dict(zip(model.link_ids, st.store.tolist(), strict=True))
-        kw = dict(failed_nodes=failed_nodes, failed_links=failed_links)
-        path = route(graph, a, b, key_available_bits=key,
-                     need_bits=float(model.demand_request_bits[d]), **kw)
+        node_ok = ~node_down
+        bits = float(model.demand_request_bits[d])
+        path = router.route(a, b, st.store, bits, st.link_ok, node_ok)
         if path is None:  # nothing can serve now: wait on the best path that exists
-            path = route(graph, a, b, key_available_bits=key, need_bits=0.0, **kw)
+            path = router.route(a, b, st.store, 0.0, st.link_ok, node_ok)
         return path
 
     def set_route(d: int, path: list[str] | None) -> None:
