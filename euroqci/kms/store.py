@@ -141,7 +141,8 @@ class KeyStore:
         metadata.create_all(self.engine)
         self._avail: dict[LinkId, dict[str, bytes]] = {}
         self._order: dict[LinkId, deque[str]] = {}
-        self._pending: dict[str, dict[str, tuple[str, bytes]]] = {}
+        #: key ID -> slave SAE -> (master SAE, key), or None once delivered to that slave
+        self._pending: dict[str, dict[str, tuple[str, bytes] | None]] = {}
         self._pair_count: Counter[tuple[str, str]] = Counter()
         self._seq = 0
         self._failed: BaseException | None = None
@@ -356,7 +357,7 @@ class KeyStore:
             raise KeyNotFound(NOT_FOUND)
         for kid in key_ids:
             entry = self._pending.get(kid)
-            if entry is None:
+            if entry is None or entry.get(slave_sae, ()) is None:  # unknown, or delivered
                 raise KeyNotFound(NOT_FOUND)
             if slave_sae not in entry or entry[slave_sae][0] != master_sae:
                 raise Unauthorized(
@@ -389,8 +390,9 @@ class KeyStore:
 
     def _forget(self, kid: str, slave: str) -> bytes:
         entry = self._pending[kid]
-        master, material = entry.pop(slave)
-        if not entry:
+        master, material = entry[slave]
+        entry[slave] = None  # delivered: asking again is a 400, not a 401
+        if all(v is None for v in entry.values()):
             del self._pending[kid]
         self._pair_count[(master, slave)] -= 1
         return material
