@@ -160,9 +160,11 @@ class SatelliteTrack:
         return self.spline(t_s)
 
     def knots(self) -> tuple[np.ndarray, np.ndarray]:
-        """The propagated samples inside [0, duration]: times (s) and ITRS positions (km)."""
+        """The propagated samples covering [0, duration] (one more at each end): times (s)
+        and ITRS positions (km)."""
         t, xyz = self.spline.x, self.knot_positions_km
-        keep = (t >= 0.0) & (t <= self.duration_s)
+        step = t[1] - t[0]
+        keep = (t >= -step) & (t <= self.duration_s + step)
         return t[keep], xyz[keep]
 
 
