@@ -144,3 +144,11 @@ def test_ground_track(sat):
     assert np.abs(lat).max() <= 180.0 - inclination + 0.3   # 82.6 deg for i = 97.4 deg
     assert np.abs(lat).max() > 80.0                         # one orbit reaches the limit
     assert np.all(np.abs(lon) <= 180.0)
+
+
+def test_window_starting_mid_pass(sat):
+    whole = find_passes(sat, *MATERA, START, days=1)[0]
+    begin = whole.start + timedelta(seconds=60)
+    (cut,) = find_passes(sat, *MATERA, begin, days=0.002)  # 173 s, shorter than a pass
+    assert cut.start == begin and cut.elevation_deg[0] > 10.0
+    assert cut.duration_s == pytest.approx(min(172.8, whole.duration_s - 60), abs=1.0)
