@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from euroqci.physics.detectors import Detector
+from euroqci.physics.finite_key import lastsum
 
 E0 = 0.5  # error rate of background (random) clicks
 
@@ -63,6 +64,6 @@ def detection_probabilities(
     det = gain * (1.0 + ap)
     err = gain * qber + ap * gain / 2.0
     if rep_rate_hz is not None and detector.dead_time_s > 0:
-        c_dt = 1.0 / (1.0 + rep_rate_hz * np.sum(p * det, axis=-1) * detector.dead_time_s)
+        c_dt = 1.0 / (1.0 + rep_rate_hz * lastsum(p * det) * detector.dead_time_s)
         det, err = det * c_dt[..., None], err * c_dt[..., None]
     return det, err

@@ -38,12 +38,14 @@ from euroqci.physics.bounds import binary_entropy
 from euroqci.physics.detection import detection_probabilities
 from euroqci.physics.finite_key import (
     key_length,
+    lastsum,
     one_decoy_yields,
     two_decoy_yields,
 )
 from euroqci.physics.link import LinkParameters
 
 DECOYS = ("infinite", "vacuum+weak", "2", "1")
+REPRESENTATIVES = 256  # links that see the full start set when there are many
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,8 @@ def _asymptotic(params, eta, link, decoys, count_vacuum):
     if not count_vacuum:  # Ma et al. 2005 Eq. (1) counts no vacuum events
         y0 = np.zeros_like(y0)
     raw = q * (np.exp(-mu1) * y0 + mu1 * np.exp(-mu1) * y1 * (1.0 - binary_entropy(e1)) - leak)
+    # no key: rank by the key fraction per detection instead (see _finite)
+    raw = np.where(raw > 0, raw, raw / (q * gains[..., 0]))
     return raw, qber, None
 
 
@@ -170,13 +174,15 @@ def _finite(params, eta, link, decoys, block_size, eps_sec, eps_cor):
     det, err = detection_probabilities(
         eta[..., None], link.detector, mus, ps, rep_rate_hz=link.rep_rate_hz
     )
-    q_x = params["q_x"][..., None]
-    per_pulse_x = (q_x[..., 0] ** 2) * np.sum(ps * det, axis=-1)
-    n_pulses = block_size / per_pulse_x
-    sent = n_pulses[..., None] * ps
-    n_x, m_x = sent * q_x**2 * det, sent * q_x**2 * err
-    n_z, m_z = sent * (1 - q_x) ** 2 * det, sent * (1 - q_x) ** 2 * err
-    qber = m_x.sum(-1) / n_x.sum(-1)
+    q_x = params["q_x"]
+    det_w, err_w = ps * det, ps * err
+    det_sum = lastsum(det_w)
+    n_pulses = block_size / (q_x**2 * det_sum)
+    n_x = (block_size / det_sum)[..., None] * det_w  # q_x**2 cancels
+    m_x = (block_size / det_sum)[..., None] * err_w
+    ratio = (((1.0 - q_x) / q_x) ** 2)[..., None]
+    n_z, m_z = n_x * ratio, m_x * ratio
+    qber = lastsum(err_w) / det_sum
     leak = link.ec_efficiency * block_size * binary_entropy(qber)
     method = "lim2014" if decoys == "2" else "rusca2018"
     out = key_length(
@@ -191,19 +197,70 @@ def _finite(params, eta, link, decoys, block_size, eps_sec, eps_cor):
         ec_leak_bits=leak,
         method=method,
     )
-    raw = np.where(out["length_bits"] > 0, out["length_bits"], np.minimum(out["raw_bits"], 0.0))
-    return raw / n_pulses, qber, n_pulses
+    # no key: the (negative) key fraction per sifted bit guides the search towards a key;
+    # per pulse it would favour ever fewer detections (raw/N -> 0 from below)
+    raw = np.where(
+        out["length_bits"] > 0,
+        out["length_bits"] / n_pulses,
+        np.minimum(out["raw_bits"], -1.0) / block_size,
+    )
+    return raw, qber, n_pulses
 
 
-def compass_search(objective, dim, n_links, n_start, n_iter, step0=0.12, tol=2e-4):
-    """Vectorised compass search in [0, 1]^dim; returns the best u, shape (L, dim)."""
+def compass_search(objective, dim, n_links, n_start, n_iter, step0=0.06, tol=2e-4, order=None):
+    """Vectorised compass search in [0, 1]^dim; returns the best u, shape (L, dim).
+
+    ``objective(u, idx)`` scores candidates u (len(idx), C, dim) of the links ``idx`` (all
+    links when idx is None). With ``order`` (links sorted by a physical neighbourhood, e.g.
+    transmittance), each link then also tries its neighbours' optima and refines them
+    again, which pulls stragglers out of poorer local optima.
+    """
     sobol = qmc.Sobol(dim, scramble=True, rng=np.random.default_rng(20140227)).random(n_start)
-    starts = np.broadcast_to(sobol, (n_links, n_start, dim))
+    if order is not None and n_links > 8 * REPRESENTATIVES:
+        # many links: the full start set only on ~REPRESENTATIVES links spread along
+        # ``order``; every link then starts from its representative's best and 8 points
+        stride = n_links // REPRESENTATIVES
+        reps = order[::stride]
+        rv = objective(np.broadcast_to(sobol, (reps.size, n_start, dim)), reps)
+        rep_best = sobol[np.argmax(rv, axis=1)]
+        rank = np.empty(n_links, dtype=int)
+        rank[order] = np.arange(n_links)
+        near = rep_best[np.minimum(rank // stride, reps.size - 1)]
+        starts = np.concatenate(
+            [near[:, None, :], np.broadcast_to(sobol[:8], (n_links, 8, dim))], 1
+        )
+    else:
+        starts = np.broadcast_to(sobol, (n_links, n_start, dim))
     vals = objective(starts)
     best_i = np.argmax(vals, axis=1)
     u = starts[np.arange(n_links), best_i]
     best = vals[np.arange(n_links), best_i]
     step = np.full(n_links, step0)
+    _refine(objective, u, best, step, n_iter, tol)
+    if order is None or n_links < 2:
+        return u
+    for _ in range(4):  # neighbour sweeps
+        rank = np.empty(n_links, dtype=int)
+        rank[order] = np.arange(n_links)
+        lo = order[np.maximum(rank - 1, 0)]
+        hi = order[np.minimum(rank + 1, n_links - 1)]
+        cand = np.stack([u[lo], u[hi]], axis=1)
+        cv = objective(cand)
+        j = np.argmax(cv, axis=1)
+        gain = cv[np.arange(n_links), j] > best * (1 + 1e-9) + 1e-300
+        if not gain.any():
+            break
+        u[gain] = cand[gain, j[gain]]
+        best[gain] = cv[gain, j[gain]]
+        step[:] = 0.0
+        step[gain] = 0.02
+        _refine(objective, u, best, step, n_iter // 2, tol)
+    return u
+
+
+def _refine(objective, u, best, step, n_iter, tol):
+    """Compass steps in place on the links whose step is above ``tol``."""
+    dim = u.shape[1]
     dirs = np.concatenate([np.eye(dim), -np.eye(dim)])
     for _ in range(n_iter):
         active = step > tol
@@ -218,7 +275,6 @@ def compass_search(objective, dim, n_links, n_start, n_iter, step0=0.12, tol=2e-
         u[better] = cand[improved, j[improved]]
         best[better] = cv[improved, j[improved]]
         step[idx[~improved]] *= 0.5
-    return u
 
 
 def secret_key_rate(
@@ -280,7 +336,9 @@ def secret_key_rate(
 
     dim = len(space.names)
     n_start = 8 if dim == 1 else 2 ** int(np.ceil(np.log2(16 * dim)))  # Sobol: powers of 2
-    u = compass_search(objective, dim, eta_all.size, n_start, n_iter=25 + 12 * dim)
+    u = compass_search(
+        objective, dim, eta_all.size, n_start, 25 + 12 * dim, order=np.argsort(eta_all)
+    )
     with np.errstate(all="ignore"):
         raw, qber, n_pulses = evaluate(u[:, None, :])
     rate = np.where(np.isfinite(raw[:, 0]), np.maximum(raw[:, 0], 0.0), 0.0)
