@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import networkx as nx
 import numpy as np
 
 from euroqci.errors import EuroQCIError, check_range
@@ -101,7 +100,6 @@ def simulate(model: SimModel, config: SimConfig | None = None, *,
     n_steps, dt = config.n_steps, float(config.step_s)
     horizon_s = n_steps * dt
     n_l, n_n, n_d = model.n_links, model.n_nodes, model.n_demands
-    graph = model.graph()
     link_index = {lid: i for i, lid in enumerate(model.link_ids)}
     node_index = {nid: i for i, nid in enumerate(model.node_ids)}
     link_a = np.array([node_index[a] for a, _ in model.link_ids], dtype=np.int64)
@@ -127,8 +125,8 @@ def simulate(model: SimModel, config: SimConfig | None = None, *,
     base_backoff, max_backoff = int(backoff[0]) if n_d else 1, int(round(86400 / dt))
     route_calls = 0
     availability_s = np.zeros(n_n)
-    peers = [[node_index[b if a == nid else a] for a, b in model.demand_ends if nid in (a, b)]
-             for nid in model.node_ids]
+    dem_a = np.array([node_index[a] for a, _ in model.demand_ends], dtype=np.int64)
+    dem_b = np.array([node_index[b] for _, b in model.demand_ends], dtype=np.int64)
     available = np.ones(n_n, dtype=bool)
     ev_ptr = 0
     f_ptr = 0
@@ -169,7 +167,7 @@ def simulate(model: SimModel, config: SimConfig | None = None, *,
             topology_changed = True
         if topology_changed:
             st.link_ok[:] = ~link_down & ~node_down[link_a] & ~node_down[link_b]
-            available = _site_availability(graph, model, node_down, link_down, peers)
+            available = _site_availability(link_a, link_b, st.link_ok, node_down, dem_a, dem_b)
         # re-route: a demand whose route broke looks again at once after a failure or
         # repair; a demand that waits for key looks when due, backing off (doubling up to a
         # day) while re-routing does not help; a demand being served resets its back-off
@@ -216,22 +214,20 @@ def simulate(model: SimModel, config: SimConfig | None = None, *,
     return result
 
 
-def _site_availability(graph: nx.Graph, model: SimModel, node_down: np.ndarray,
-                       link_down: np.ndarray, peers: list[list[int]]) -> np.ndarray:
-    """Per node: up, and connected over working elements to every site it has a demand with."""
-    up = graph.copy()
-    up.remove_edges_from(model.link_ids[i] for i in np.flatnonzero(link_down))
-    up.remove_nodes_from(model.node_ids[i] for i in np.flatnonzero(node_down))
-    component = {}
-    for k, comp in enumerate(nx.connected_components(up)):
-        for nid in comp:
-            component[nid] = k
-    out = np.zeros(model.n_nodes, dtype=bool)
-    for i, nid in enumerate(model.node_ids):
-        if nid in component:
-            c = component[nid]
-            out[i] = all(component.get(model.node_ids[p], -1) == c for p in peers[i])
-    return out
+def _site_availability(link_a: np.ndarray, link_b: np.ndarray, link_ok: np.ndarray,
+                       node_down: np.ndarray, dem_a: np.ndarray, dem_b: np.ndarray) -> np.ndarray:
+    """Per node: up, and connected over working elements to every site it has a demand with
+    (connected components of the working graph, scipy.sparse.csgraph)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(node_down)
+    a, b = link_a[link_ok], link_b[link_ok]
+    adj = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
+    _, comp = connected_components(adj, directed=False)
+    bad = (comp[dem_a] != comp[dem_b]) | node_down[dem_a] | node_down[dem_b]
+    cut = np.bincount(dem_a[bad], minlength=n) + np.bincount(dem_b[bad], minlength=n)
+    return ~node_down & (cut == 0)
 
 
 @dataclass

@@ -119,3 +119,24 @@ def test_kernel_follows_the_kms_ledger_rules():
         assert r.delivered_bits[i] == pytest.approx(acc.delivered)
         assert r.relayed_bits[i] == pytest.approx(acc.consumed_by_relay)
         assert r.discarded_bits[i] == pytest.approx(acc.discarded)
+
+
+def test_site_availability_follows_the_outages():
+    # the chain with failing links: A (demand A->D) is available exactly while all three
+    # links are up; B has no demand, so it is available whenever it is up (always here)
+    from euroqci.sim.processes import clear_sky, failure_events
+
+    model = chain_model(link_mtbf_s=np.full(3, 4 * 3600.0), link_mttr_s=np.full(3, 3600.0))
+    cfg = SimConfig(days=2, step_s=10, seed=11)
+    r = simulate(model, cfg)
+    rng = np.random.default_rng(cfg.seed)
+    clear_sky(model.passes.cloud_probability, rng)
+    events = failure_events(model, cfg.n_steps * cfg.step_s, rng)
+    down = np.zeros((cfg.n_steps, 3), dtype=bool)
+    for t, i, is_down in zip(events.time_s, events.index, events.down, strict=True):
+        down[int(t // cfg.step_s):, i] = is_down
+    expected = 1.0 - down.any(axis=1).mean()
+    avail = dict(zip(model.node_ids, metrics.site_availability(r), strict=True))
+    assert 0.2 < expected < 0.99
+    assert avail["A"] == pytest.approx(expected, abs=1e-12)
+    assert avail["D"] == avail["A"] and avail["B"] == 1.0
