@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from euroqci.errors import EuroQCIError, check_range
 from euroqci.sim.fastroute import Router
@@ -71,8 +72,8 @@ class SimResult:
     expired_bits: np.ndarray
     wait_sum_s: np.ndarray
     served_requests: np.ndarray
-    blocked_store_steps: np.ndarray  # [demand, link]
-    blocked_down_steps: np.ndarray  # [demand, link]
+    blocked_store_steps: csr_matrix  # [demand, link]: steps waiting on that link's store
+    blocked_down_steps: csr_matrix  # [demand, link]: steps waiting on that link (or an end) down
     no_route_steps: np.ndarray
     node_available_s: np.ndarray
     sample_time_s: np.ndarray
@@ -145,7 +146,19 @@ def simulate(model: SimModel, config: SimConfig | None = None, *,
             path = router.route(a, b, st.store, 0.0, st.link_ok, node_ok)
         return path
 
+    blocked_rows: list[np.ndarray] = []  # (kind, demand, link, steps) blocks, flushed
+
+    def flush(rows: np.ndarray) -> None:
+        """Move the per-hop waiting counters of demands ``rows`` into per-link records."""
+        for kind, counts in enumerate((st.blocked_store, st.blocked_down)):
+            d, h = np.nonzero(counts[rows])
+            if d.size:
+                blocked_rows.append(np.stack([np.full(d.size, kind), rows[d],
+                                              st.path_links[rows[d], h], counts[rows[d], h]]))
+                counts[rows[d], h] = 0
+
     def set_route(d: int, path: list[str] | None) -> None:
+        flush(np.array([d]))
         routes[d] = path
         if path is None:
             st.path_len[d] = 0
@@ -196,13 +209,17 @@ def simulate(model: SimModel, config: SimConfig | None = None, *,
         if progress is not None:
             progress(step / n_steps)
 
+    flush(np.arange(n_d))
+    rec = np.concatenate(blocked_rows, axis=1) if blocked_rows else np.zeros((4, 0), np.int64)
+    blocked = [csr_matrix((rec[3][rec[0] == k], (rec[1][rec[0] == k], rec[2][rec[0] == k])),
+                          shape=(n_d, n_l)) for k in (0, 1)]
     sample_t = (np.arange(st.sample_store.shape[0]) + 1) * st.sample_every * dt
     result = SimResult(
         model=model, config=config, produced_bits=st.produced, delivered_bits=st.delivered,
         relayed_bits=st.relayed, discarded_bits=st.discarded, store_bits=st.store,
         requested_bits=st.requested, served_bits=st.served, expired_bits=st.expired,
         wait_sum_s=st.wait_sum, served_requests=st.served_requests,
-        blocked_store_steps=st.blocked_store, blocked_down_steps=st.blocked_down,
+        blocked_store_steps=blocked[0], blocked_down_steps=blocked[1],
         no_route_steps=st.no_route, node_available_s=availability_s, sample_time_s=sample_t,
         sample_store_bits=st.sample_store, sample_served_bits=st.sample_served,
         sample_requested_bits=st.sample_requested, routes=routes, passes_used=clear,
@@ -285,20 +302,27 @@ class _State:
             max_pending=np.full(n_d, float(config.max_pending)), requested=zd.copy(),
             served=zd.copy(), expired=zd.copy(), wait_sum=zd.copy(), served_requests=zd.copy(),
             starved=np.zeros(n_d, dtype=np.bool_),
-            blocked_store=np.zeros((n_d, n_l), dtype=np.int64),
-            blocked_down=np.zeros((n_d, n_l), dtype=np.int64),
+            blocked_store=np.zeros((n_d, 8), dtype=np.int64),
+            blocked_down=np.zeros((n_d, 8), dtype=np.int64),
             no_route=np.zeros(n_d, dtype=np.int64), sample_every=every,
             sample_store=np.zeros((n_samples, n_l)), sample_served=np.zeros((n_samples, n_d)),
             sample_requested=np.zeros((n_samples, n_d)),
         )
 
     def grow_paths(self, n_hops: int) -> None:
-        width = max(n_hops, 2 * self.path_links.shape[1])
-        links = np.zeros((len(self.path_len), width), dtype=np.int64)
-        charge = np.ones((len(self.path_len), width))
-        links[:, : self.path_links.shape[1]] = self.path_links
-        charge[:, : self.path_charge.shape[1]] = self.path_charge
-        self.path_links, self.path_charge = links, charge
+        """Widen the per-hop arrays to hold routes of ``n_hops``."""
+        old = self.path_links.shape[1]
+        width = max(n_hops, 2 * old)
+
+        def wider(a: np.ndarray, fill) -> np.ndarray:
+            out = np.full((a.shape[0], width), fill, dtype=a.dtype)
+            out[:, :old] = a
+            return out
+
+        self.path_links = wider(self.path_links, 0)
+        self.path_charge = wider(self.path_charge, 1.0)
+        self.blocked_store = wider(self.blocked_store, 0)
+        self.blocked_down = wider(self.blocked_down, 0)
 
     def run(self, step0: int, step1: int, dt: float, ev_step, ev_link, ev_bits, ev_ptr) -> int:
         return run_steps(

@@ -162,7 +162,8 @@ def time_series(result: SimResult, path: Path, n_links: int = 8) -> Path:
     plt = _pyplot()
     t_h = result.sample_time_s / 3600.0
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
-    limiting = (result.blocked_store_steps.sum(axis=0) + result.blocked_down_steps.sum(axis=0))
+    limiting = np.asarray(result.blocked_store_steps.sum(axis=0)
+                          + result.blocked_down_steps.sum(axis=0)).ravel()
     order = np.argsort(-limiting, kind="stable")
     chosen = [i for i in order[:n_links] if limiting[i] > 0] or list(
         np.argsort(result.store_bits, kind="stable")[:n_links])

@@ -84,19 +84,19 @@ def run_steps(
                 starved[d] = True
                 continue
             can = pending[d]
-            limit = -1
+            limit = -1  # the hop (position on the route) that limits the demand
             down = False
             for h in range(n_hops):
                 i = path_links[d, h]
                 if not link_ok[i]:
-                    limit = i
+                    limit = h
                     down = True
                     can = 0.0
                     break
                 m = np.floor(store[i] / path_charge[d, h])
                 if m < can:
                     can = m
-                    limit = i
+                    limit = h
             if can <= 0.0:
                 starved[d] = True
                 if down:

@@ -79,13 +79,13 @@ def bottlenecks(result: SimResult, met_fraction: float = MET_FRACTION) -> list[d
         causes = []
         if result.no_route_steps[d]:
             causes.append(("no_route", "-", int(result.no_route_steps[d])))
-        for i in np.flatnonzero(result.blocked_down_steps[d]):
-            causes.append(("outage", "<->".join(model.link_ids[i]),
-                           int(result.blocked_down_steps[d, i])))
-        for i in np.flatnonzero(result.blocked_store_steps[d]):
+        down = result.blocked_down_steps.getrow(d)
+        for i, steps in zip(down.indices, down.data, strict=True):
+            causes.append(("outage", "<->".join(model.link_ids[i]), int(steps)))
+        empty = result.blocked_store_steps.getrow(d)
+        for i, steps in zip(empty.indices, empty.data, strict=True):
             kind = "satellite_pass" if model.link_kind[i] == SATELLITE else "key_rate"
-            steps = int(result.blocked_store_steps[d, i])
-            causes.append((kind, "<->".join(model.link_ids[i]), steps))
+            causes.append((kind, "<->".join(model.link_ids[i]), int(steps)))
         total = sum(c[2] for c in causes) or 1
         causes.sort(key=lambda c: (-c[2], c[0], c[1]))
         a, b = model.demand_ends[d]
