@@ -127,6 +127,12 @@ def key_length(
         scale, taus = np.exp(mu) / p, (tau(0, mu, p), tau(1, mu, p))
         s_x0, s_x1, _ = basis_bounds(mu, p, n_x, m_x, eps, method, scale, taus)
         _, s_z1, v_z1 = basis_bounds(mu, p, n_z, m_z, eps, method, scale, taus)
+        # the events of a basis cannot outnumber its detections (matters only for data
+        # that the Poisson model does not fit; keeps ell <= n_X)
+        n_x_tot, n_z_tot = lastsum(n_x), lastsum(n_z)
+        s_x0 = np.minimum(s_x0, n_x_tot)
+        s_x1 = np.minimum(s_x1, n_x_tot - s_x0)
+        s_z1 = np.minimum(s_z1, n_z_tot)
         ratio = np.where(s_z1 > 0, np.maximum(v_z1, 0.0) / s_z1, 0.5)
         phi = ratio + gamma(eps_sec, ratio, s_z1, s_x1, const) if finite else ratio
         phi = np.where(np.isfinite(phi), phi, 0.5)

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from euroqci.physics.bb84 import (
     DecoyCounts,
@@ -72,3 +74,23 @@ def test_rusca_one_decoy_gives_key():
     res = finite_key_length(counts, method="rusca2018")
     assert res.length_bits > 0
     assert 0 < res.phase_error_upper < 0.5
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    counts=st.lists(st.floats(0.0, 1e9), min_size=12, max_size=12),
+    method=st.sampled_from(["lim2014", "rusca2018"]),
+    leak=st.one_of(st.none(), st.floats(0.0, 1e9)),
+)
+def test_finite_key_on_arbitrary_observed_counts_is_never_negative_or_nan(counts, method, leak):
+    k = 3 if method == "lim2014" else 2
+    c = np.array(counts).reshape(4, 3)[:, :k]
+    mu = [0.5, 0.1, 2e-4][:k]
+    p = [0.7, 0.2, 0.1] if k == 3 else [0.7, 0.3]
+    # errors never exceed detections in real data
+    obs = DecoyCounts(
+        np.array(mu), np.array(p), c[0], np.minimum(c[1], c[0]), c[2], np.minimum(c[3], c[2])
+    )
+    res = finite_key_length(obs, method=method, ec_leak_bits=leak)
+    assert np.isfinite(res.length_bits) and res.length_bits >= 0
+    assert res.length_bits <= c[0].sum()
