@@ -24,6 +24,7 @@ import numpy as np
 import scipy.fft
 
 from euroqci.errors import InvalidParameter
+from euroqci.qkd._jit import njit
 
 _UNIT_ROUNDOFF = 2.0**-53
 _TWIDDLE_ERROR = 8 * _UNIT_ROUNDOFF
@@ -46,20 +47,32 @@ def fft_error_bound(norm2_x: float, norm2_s: float, fft_length: int) -> float:
     return norm2_x * norm2_s * math.expm1(log_growth)
 
 
-def _convolution_parity(x1: np.ndarray, seed: np.ndarray, m: int, workers: int) -> np.ndarray:
-    """Parity of ``(T x1)_i`` for i < m via one circular convolution of length >= n - 1."""
+@njit
+def _round_parity(conv, start, m, out):
+    """out ^= parity(rint(conv[start : start + m])); returns the largest rounding residual."""
+    worst = 0.0
+    for i in range(m):
+        value = conv[start + i]
+        nearest = np.rint(value)
+        residual = abs(value - nearest)
+        if residual > worst:
+            worst = residual
+        out[i] ^= np.uint8(np.int64(nearest) & 1)
+    return worst
+
+
+def _convolution_parity(x1: np.ndarray, seed: np.ndarray, m: int, workers: int,
+                        out: np.ndarray) -> None:
+    """``out ^= T x1 mod 2`` via one circular convolution of length >= n - 1."""
     cols = x1.size
     length = scipy.fft.next_fast_len(cols + m - 1, real=True)
     spectrum = scipy.fft.rfft(seed.astype(np.float64), length, workers=workers)
     spectrum *= scipy.fft.rfft(x1.astype(np.float64), length, workers=workers)
     conv = scipy.fft.irfft(spectrum, length, workers=workers, overwrite_x=True)
     del spectrum
-    window = conv[cols - 1 : cols - 1 + m]
-    rounded = np.rint(window)
-    residual = float(np.max(np.abs(window - rounded))) if m else 0.0
+    residual = _round_parity(conv, cols - 1, m, out)
     if residual >= _MAX_ERROR:  # pragma: no cover - guarded by the a-priori bound
         raise ArithmeticError(f"FFT rounding residual {residual:.3g} too large for exactness")
-    return (rounded.astype(np.int64) & 1).astype(np.uint8)
 
 
 def toeplitz_hash(
@@ -91,14 +104,14 @@ def toeplitz_hash(
     slices = 1
     while fft_error_bound(math.sqrt(cols / slices), norm_s, length) >= _MAX_ERROR:
         slices *= 2
-    result = np.zeros(n_out, dtype=np.uint8)
+    result = x2.copy()
     step = -(-cols // slices)
     for start in range(0, cols, step):
         stop = min(start + step, cols)
-        # columns start..stop-1 of T are the Toeplitz matrix of s[start' ...] shifted
+        # columns start..stop-1 of T form the Toeplitz matrix of s[cols - stop :]
         sub_seed = used_seed[cols - stop : cols - start + n_out - 1]
-        result ^= _convolution_parity(x1[start:stop], sub_seed, n_out, workers)
-    return result ^ x2
+        _convolution_parity(x1[start:stop], sub_seed, n_out, workers, result)
+    return result
 
 
 def random_seed(n_in: int, rng: np.random.Generator) -> np.ndarray:
