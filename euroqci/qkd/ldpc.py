@@ -1,0 +1,235 @@
+"""One-way rate-adaptive LDPC reconciliation (syndrome coding) with an optional blind retry.
+
+Alice sends the syndrome ``s = H x`` of her word ``x``; Bob decodes ``x`` from his frame,
+the channel log-likelihood ratios ``ln((1-Q)/Q)`` and ``s``. Rate adaptation (Elkouss,
+Martinez-Mateo & Martin, "Information reconciliation for quantum key distribution",
+Quantum Inf. Comput. 11, 226 (2011)): of the mother code's ``n`` symbols, ``d = n - n_key``
+are not key bits: ``p`` are *punctured* (random bits known to Alice only) and ``s`` are
+*shortened* (values both ends draw from the shared seed), giving the rate
+``R = (k - s)/(n - p - s)`` with ``k = n - m``. The leaked information is ``m - p`` bits
+(the syndrome minus what the punctured bits hide). Blind retry (Martinez-Mateo, Elkouss &
+Martin, Quantum Inf. Comput. 12, 791 (2012)): on a decoding failure Alice reveals a further
+share of the punctured bits (each one leaked) and Bob decodes again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from euroqci.errors import InvalidParameter, check_range
+from euroqci.qkd import _ldpc_kernels as kern
+from euroqci.qkd.ldpc_codes import LdpcCode, build_ldpc_code
+from euroqci.qkd.reconciliation import ReconciliationResult, as_frames, binary_entropy
+
+__all__ = [
+    "DEFAULT_CODE_LENGTH",
+    "AdaptedCode",
+    "adapt_code",
+    "ldpc_decode",
+    "ldpc_frame_length",
+    "ldpc_reconcile_in_memory",
+    "ldpc_syndrome",
+]
+
+DEFAULT_CODE_LENGTH = 10_000
+DELTA = 0.1  # fraction of punctured + shortened symbols (Elkouss et al. 2011 use 0.1)
+MOTHER_RATES = (0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55)
+_LLR_SHORTENED = np.float32(50.0)
+MAX_ITER = 60
+_PHI = kern.phi_table()
+
+
+#: The blind protocol starts at f = START_EFFICIENCY and can reveal punctured symbols up to
+#: f = START_EFFICIENCY + BLIND_SPAN (measured for n = 10^4 codes: docs/reconciliation.md).
+START_EFFICIENCY = 1.08
+BLIND_SPAN = 0.30
+
+
+@dataclass(frozen=True)
+class AdaptedCode:
+    """A mother code with its punctured / shortened / key positions fixed for one QBER.
+
+    Both ends build it from the same (QBER estimate, seed) with :func:`adapt_code`.
+    """
+
+    code: LdpcCode = field(repr=False)
+    key_positions: np.ndarray
+    punctured: np.ndarray
+    shortened: np.ndarray
+    shortened_values: np.ndarray
+
+    @property
+    def n_key(self) -> int:
+        return int(self.key_positions.shape[0])
+
+    @property
+    def leaked_bits(self) -> int:
+        """Syndrome bits minus punctured symbols: m - p (Elkouss et al. 2011, Eq. (4))."""
+        return self.code.m - int(self.punctured.shape[0])
+
+    @property
+    def rate(self) -> float:
+        k = self.code.n - self.code.m
+        s, p = self.shortened.shape[0], self.punctured.shape[0]
+        return (k - s) / (self.code.n - p - s)
+
+
+def ldpc_frame_length(n: int = DEFAULT_CODE_LENGTH) -> int:
+    """Key bits per LDPC frame for a mother code of ``n`` symbols: n - round(DELTA n)."""
+    return n - int(round(DELTA * n))
+
+
+def adapt_code(qber_estimate: float, seed: int, n: int = DEFAULT_CODE_LENGTH,
+               efficiency: float = START_EFFICIENCY, span: float = BLIND_SPAN) -> AdaptedCode:
+    """Choose the mother code and the punctured / shortened symbols so that the rate is
+    ``1 - f h(Q)`` with f = ``efficiency`` (Elkouss et al. 2011, Sec. 3), keeping at least
+    ``span n_key h(Q)`` punctured symbols in reserve for blind retries. Deterministic in
+    (``qber_estimate``, ``seed``, ``n``): both ends call it with the same arguments."""
+    check_range("qber_estimate", qber_estimate, low=0.0, high=0.5, high_inclusive=False)
+    check_range("efficiency", efficiency, low=1.0, high=2.0)
+    d = n - ldpc_frame_length(n)
+    h = binary_entropy(max(qber_estimate, 1e-4))
+    r_target = 1.0 - efficiency * h
+    p_want = min(d, math.ceil(span * (n - d) * h))
+    # p = d - k + R (n - d): the largest mother rate R0 leaving p >= p_want, else the
+    # lowest rate (less reserve for retries) as long as p >= 0
+    r0 = None
+    for rate in MOTHER_RATES:
+        p = d - (n - build_ldpc_code(n, rate).m) + r_target * (n - d)
+        if p >= 0:
+            r0 = rate
+        if p >= p_want - 1e-9:
+            break
+    if r0 is None:
+        raise InvalidParameter("qber_estimate", qber_estimate,
+                               "the LDPC codes cover QBER up to ~9 % (no key above ~11 %)")
+    code = build_ldpc_code(n, r0)
+    k = n - code.m
+    # R = (k - s)/(n - d)  ->  s = k - R (n - d), clipped to [0, d]
+    s = int(np.clip(math.ceil(k - r_target * (n - d)), 0, d))
+    if k - r_target * (n - d) > d:
+        raise InvalidParameter("qber_estimate", qber_estimate,
+                               "below the LDPC range: use Cascade (choose_method)")
+    p = d - s
+    rng = np.random.default_rng(seed)
+    punct = _untainted_positions(code, p, rng)
+    rest = np.setdiff1d(np.arange(n), punct)
+    short = np.sort(rng.choice(rest, size=s, replace=False))
+    mask = np.ones(n, dtype=bool)
+    mask[punct] = False
+    mask[short] = False
+    return AdaptedCode(code=code, key_positions=np.nonzero(mask)[0], punctured=punct,
+                       shortened=short,
+                       shortened_values=rng.integers(0, 2, s, dtype=np.uint8))
+
+
+def _untainted_positions(code: LdpcCode, p: int, rng: np.random.Generator) -> np.ndarray:
+    """``p`` symbols to puncture, no two sharing a check where possible (untainted
+    puncturing: Elkouss, Martinez-Mateo & Martin, IEEE Commun. Lett. 16, 1348 (2012)),
+    lowest degrees first, ties in seeded random order."""
+    if p == 0:
+        return np.zeros(0, dtype=np.int64)
+    edge_var = code.check_vars
+    by_var = np.argsort(edge_var, kind="stable")
+    var_ptr = np.concatenate(([0], np.cumsum(np.bincount(edge_var, minlength=code.n))))
+    edge_check = np.repeat(np.arange(code.m), np.diff(code.check_ptr))[by_var]
+    order = np.lexsort((rng.random(code.n), code.var_degree))
+    used = np.zeros(code.m, dtype=bool)
+    chosen: list[int] = []
+    for v in order:
+        cs = edge_check[var_ptr[v]:var_ptr[v + 1]]
+        if not used[cs].any():
+            used[cs] = True
+            chosen.append(int(v))
+            if len(chosen) == p:
+                break
+    if len(chosen) < p:  # not enough untainted symbols: fill with random others
+        rest = np.setdiff1d(np.arange(code.n), chosen)
+        chosen.extend(rng.choice(rest, size=p - len(chosen), replace=False).tolist())
+    return np.sort(np.array(chosen, dtype=np.int64))
+
+
+def _words(adapted: AdaptedCode, key: np.ndarray, punct_values: np.ndarray) -> np.ndarray:
+    words = np.empty((key.shape[0], adapted.code.n), dtype=np.uint8)
+    words[:, adapted.key_positions] = key
+    words[:, adapted.punctured] = punct_values
+    words[:, adapted.shortened] = adapted.shortened_values
+    return words
+
+
+def ldpc_syndrome(adapted: AdaptedCode, alice_key: np.ndarray,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Alice: (syndromes uint8[n_frames, m], punctured values uint8[n_frames, p]).
+
+    Send the syndromes; keep the punctured values (revealed only by a blind retry).
+    """
+    key = as_frames(alice_key, "alice_key")
+    if key.shape[1] != adapted.n_key:
+        raise InvalidParameter("alice_key.shape[-1]", key.shape[1], f"must be {adapted.n_key}")
+    punct = rng.integers(0, 2, (key.shape[0], adapted.punctured.shape[0]), dtype=np.uint8)
+    words = _words(adapted, key, punct)
+    return kern.syndromes(words, adapted.code.check_ptr, adapted.code.check_vars), punct
+
+
+def ldpc_decode(adapted: AdaptedCode, bob_key: np.ndarray, syndrome: np.ndarray,
+                qber: float, revealed: np.ndarray | None = None,
+                revealed_values: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Bob: (corrected key uint8[n_frames, n_key], converged bool[n_frames]).
+
+    ``revealed`` (indices into the punctured positions) and their values (per frame) come
+    from a blind retry; they are decoded as shortened symbols.
+    """
+    check_range("qber", qber, low=0.0, high=0.5, high_inclusive=False)
+    key = as_frames(bob_key, "bob_key")
+    syn = np.ascontiguousarray(np.asarray(syndrome, dtype=np.uint8).reshape(key.shape[0], -1))
+    if key.shape[1] != adapted.n_key or syn.shape[1] != adapted.code.m:
+        raise InvalidParameter("frame", f"{key.shape[1]} key bits, {syn.shape[1]} syndrome",
+                               f"must be {adapted.n_key} key bits, {adapted.code.m} syndrome")
+    q = min(max(qber, 1e-4), 0.499)
+    llr = np.zeros((key.shape[0], adapted.code.n), dtype=np.float32)
+    llr[:, adapted.key_positions] = (1.0 - 2.0 * key) * np.float32(math.log((1 - q) / q))
+    llr[:, adapted.shortened] = (1.0 - 2.0 * adapted.shortened_values) * _LLR_SHORTENED
+    if revealed is not None and len(revealed):
+        pos = adapted.punctured[revealed]
+        llr[:, pos] = (1.0 - 2.0 * np.asarray(revealed_values, dtype=np.float32)) * _LLR_SHORTENED
+    bits, ok, _ = kern.decode_layered_bp(llr, syn, adapted.code.check_ptr,
+                                         adapted.code.check_vars, MAX_ITER, _PHI)
+    return bits[:, adapted.key_positions], ok
+
+
+def ldpc_reconcile_in_memory(alice_key: np.ndarray, bob_key: np.ndarray, qber_estimate: float,
+                             rng: np.random.Generator, *, n: int = DEFAULT_CODE_LENGTH,
+                             blind_steps: int = 3) -> ReconciliationResult:
+    """Syndrome reconciliation of frames of :func:`ldpc_frame_length` bits, in process.
+
+    With ``blind_steps`` > 0, frames that fail are retried up to that many times, each
+    time with a further ``p / blind_steps`` punctured values revealed (and leaked).
+    """
+    alice = as_frames(alice_key, "alice_key")
+    bob = as_frames(bob_key, "bob_key")
+    if alice.shape != bob.shape:
+        raise InvalidParameter("bob_key.shape", bob.shape, f"must equal alice's {alice.shape}")
+    adapted = adapt_code(qber_estimate, int(rng.integers(0, 2**63 - 1)), n)
+    syn, punct = ldpc_syndrome(adapted, alice, rng)
+    corrected, ok = ldpc_decode(adapted, bob, syn, qber_estimate)
+    leaked = np.full(alice.shape[0], adapted.leaked_bits, dtype=np.int64)
+    round_trips = 1
+    p = adapted.punctured.shape[0]
+    for step in range(1, blind_steps + 1):
+        failed = np.nonzero(~ok)[0]
+        if failed.size == 0 or p == 0:
+            break
+        reveal = np.arange(min(p, (p * step) // blind_steps))
+        c2, ok2 = ldpc_decode(adapted, bob[failed], syn[failed], qber_estimate, reveal,
+                              punct[np.ix_(failed, reveal)])
+        corrected[failed], ok[failed] = c2, ok2
+        leaked[failed] = adapted.leaked_bits + reveal.shape[0]
+        round_trips += 1
+    errors = np.count_nonzero(bob != alice, axis=1)
+    return ReconciliationResult(
+        method="ldpc", corrected=corrected if np.ndim(bob_key) == 2 else corrected[0],
+        converged=ok, leaked_bits_per_frame=leaked, errors_corrected_per_frame=errors,
+        round_trips=round_trips, frame_length=alice.shape[1])
