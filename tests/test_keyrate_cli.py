@@ -93,11 +93,22 @@ def test_table_and_plot(capsys, tmp_path):
         (["--distance-km", "5", "--loss-db", "3"], "--loss-db"),
     ],
 )
-def test_bad_input_is_one_line_exit_2(argv, name):
+def test_bad_input_is_one_line_exit_2(capsys, argv, name):
+    try:
+        status = main(["keyrate", *argv])
+    except SystemExit as exc:  # argparse usage errors
+        status = exc.code
+    assert status == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and name in err[0]
+
+
+def test_bad_input_from_the_shell_has_no_traceback():
     result = subprocess.run(
-        [sys.executable, "-m", "euroqci", "keyrate", *argv], capture_output=True, text=True
+        [sys.executable, "-m", "euroqci", "keyrate", "--distance-km", "-5"],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and name in lines[0]
+    assert len(result.stderr.strip().splitlines()) == 1
