@@ -124,7 +124,8 @@ async def receive_ext_keys(relay: Relay, caller_kme: str, msg: Mapping[str, Any]
             if kme == relay.kme_id:
                 await relay.supply(keys, master, saes)
             else:
-                await relay.relay(kme, keys, master, saes, n_paths)
+                relay_id, _ = await relay.relay(kme, keys, master, saes, n_paths)
+                relay.acknowledge(kme, relay_id, master, saes)
         relay.record(f"ext:{keys[0][0]}", "border-in", (caller_kme, relay.kme_id), 0, 1, keys)
     except RelayFailed as exc:
         status, message = "failed", str(exc)

@@ -11,13 +11,15 @@ ETSI GS QKD 020 (key IDs, initiator SAE, target SAEs, acknowledgement):
 
 1. **relay request**: the source sends ``POST /peer/v1/relay/forward`` to the next hop;
    every trusted node removes its pad, re-encrypts with the next link's pad and forwards;
-2. **completion**: the destination keeps the key pending and answers; the answer travels
-   back along the path (each hop's HTTP response);
-3. **acknowledgement** (key supply notification): the source sends ``POST
-   /peer/v1/relay/ack`` to the destination, which then stores the key for the slave SAEs and
-   answers ``supplied``; only then does ``enc_keys`` return, so ``dec_keys`` at the far
-   KME works at once. On failure the source sends ``void`` and re-routes around the node or
-   link that failed (at most ``max_attempts`` routes).
+2. **completion**: once it holds every share, the destination stores the key durably for
+   the slave SAEs and answers; the answer travels back along the path (each hop's HTTP
+   response). Only then does ``enc_keys`` return, so ``dec_keys`` at the far KME works at
+   once (nobody can ask for the key earlier: its ID reaches the slave SAE from the master);
+3. **acknowledgement** (key supply notification): the source then tells the destination
+   ``POST /peer/v1/relay/ack`` that the key went to the master SAE; if ``enc_keys`` fails
+   after a completion, it sends ``void`` instead and the destination deletes the key. On a
+   failed hop the source re-routes around the node or link named in the error (at most
+   ``max_attempts`` routes).
 
 Multipath (option ``euroqci_multipath`` = number of paths): the key material is split into
 XOR shares sent over node-disjoint paths (:func:`~euroqci.network.routing.disjoint_routes`),
@@ -42,6 +44,7 @@ import networkx as nx
 import numpy as np
 
 from euroqci.errors import InvalidParameter, KeyNotFound, KeyUnavailable
+from euroqci.kms.store import track_writes
 from euroqci.network.relay import hop_charges
 from euroqci.network.routing import disjoint_routes, path_links, route
 from euroqci.network.topology import LinkId, link_id
@@ -154,7 +157,7 @@ class Relay:
     """The relay service of one KME (``app.state.relay``, called by ``enc_keys``)."""
 
     def __init__(self, ctx: KmeContext, topology: RelayTopology,
-                 client: httpx.AsyncClient, *, max_attempts: int = 3, view_ttl_s: float = 1.0,
+                 client: httpx.AsyncClient, *, max_attempts: int = 3, view_ttl_s: float = 5.0,
                  pending_ttl_s: float = 60.0, journal_size: int = 1000):
         self.ctx = ctx
         self.store = ctx.store
@@ -170,6 +173,10 @@ class Relay:
         #: ETSI 020 hand-overs waiting for their ack: (first key ID, target SAE) -> future
         self.ext_acks: dict[tuple[str, str], asyncio.Future] = {}
         self._pending: dict[str, _Pending] = {}
+        #: completed relays awaiting the source's ack or void: relay_id -> (key IDs, master,
+        #: local slave SAEs); bounded, oldest forgotten first
+        self._supplied: dict[str, tuple[list[str], str, list[str]]] = {}
+        self._background: set[asyncio.Task] = set()
         self._view: tuple[float, dict[LinkId, float], set[str]] | None = None
 
     @property
@@ -198,20 +205,33 @@ class Relay:
                 raise InvalidParameter("slave_SAE_ID", sae, "an SAE registered in the network")
             if kme != self.kme_id:
                 by_kme.setdefault(kme, []).append(sae)
-        await asyncio.gather(*(self._deliver_to(kme, keys, master_sae, saes, n_paths)
-                               for kme, saes in sorted(by_kme.items())))
+        targets = sorted(by_kme.items())
+        outcomes = await asyncio.gather(
+            *(self._deliver_to(kme, keys, master_sae, saes, n_paths) for kme, saes in targets),
+            return_exceptions=True)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        done = [(kme, o) for (kme, _), o in zip(targets, outcomes, strict=True)
+                if isinstance(o, str)]
+        if failures:
+            await asyncio.gather(*(self._void(kme, relay_id) for kme, relay_id in done))
+            raise failures[0]
+        for kme, relay_id in done:
+            self.acknowledge(kme, relay_id, master_sae, by_kme[kme])
 
     async def _deliver_to(self, target: str, keys: list[tuple[str, bytes]], master_sae: str,
-                          slave_saes: list[str], n_paths: int) -> None:
+                          slave_saes: list[str], n_paths: int) -> str | None:
+        """Relay to ``target`` (or to the border towards its domain); the relay ID, or
+        None when this KME handed the keys over the border itself."""
         if self.topology.domain(target) != self.topology.domain(self.kme_id):
             border, _ = self.topology.border_towards(self.topology.domain(target))
             if border == self.kme_id:
                 from euroqci.kms.border import send_ext_keys
 
                 await send_ext_keys(self, keys, master_sae, slave_saes)
-                return
+                return None
             target = border
-        await self.relay(target, keys, master_sae, slave_saes, n_paths)
+        relay_id, _ = await self.relay(target, keys, master_sae, slave_saes, n_paths)
+        return relay_id
 
     def available_bits(self, target_kme: str) -> int:
         """Widest-path bottleneck to ``target_kme`` from the last link view (cheap)."""
@@ -225,8 +245,9 @@ class Relay:
         return int(min(levels.get(lid, 0) for lid in path_links(path)))
 
     async def relay(self, target: str, keys: list[tuple[str, bytes]], master_sae: str,
-                    slave_saes: list[str], n_paths: int = 1) -> list[list[str]]:
-        """Relay ``keys`` to KME ``target`` of this domain; return the path(s) used."""
+                    slave_saes: list[str], n_paths: int = 1) -> tuple[str, list[list[str]]]:
+        """Relay ``keys`` to KME ``target`` of this domain up to completion; return the
+        relay ID and the path(s) used. The caller acknowledges or voids it."""
         material = b"".join(key for _, key in keys)
         chunk = self.topology.chunk_bytes
         need_bits = math.ceil(len(material) / chunk) * chunk * 8
@@ -258,9 +279,6 @@ class Relay:
                     self._send(relay_id, path, 1, i, len(paths), keys, master_sae, slave_saes,
                                share)
                     for i, (path, share) in enumerate(zip(paths, shares, strict=True))))
-                await self._post(target, "ack", {"relay_id": relay_id, "ack_status": "relayed",
-                                                 "initiator_sae_id": master_sae,
-                                                 "target_sae_ids": slave_saes})
             except RelayFailed as exc:
                 last_error = exc
                 failed_nodes.update(n for n in exc.failed_nodes if n != self.kme_id)
@@ -274,7 +292,7 @@ class Relay:
                 for lid, bits in hop_charges(path, need_bits).items():
                     self.relayed_bits[lid] = self.relayed_bits.get(lid, 0.0) + bits
             self.counters["relayed_keys"] += len(keys)
-            return paths
+            return relay_id, paths
         self.counters["relay_failures"] += 1
         raise RelayFailed(f"relay to {target} failed after {self.max_attempts} routes: "
                           f"{last_error}", failed_nodes=sorted(failed_nodes),
@@ -331,11 +349,32 @@ class Relay:
         raise RelayFailed(f"KME {kme} refused {step}: {reason}", failed_nodes=nodes,
                           failed_links=links)
 
-    async def _void(self, target: str, relay_id: str) -> None:
+    async def _void(self, target: str, relay_id: str | None) -> None:
+        if relay_id is None:
+            return
         try:
             await self._post(target, "void", {"relay_id": relay_id})
         except RelayFailed:
-            pass  # the destination drops unacknowledged keys after pending_ttl_s anyway
+            pass  # the destination drops unfinished shares after pending_ttl_s anyway
+
+    def acknowledge(self, target: str, relay_id: str | None, master_sae: str,
+                    slave_saes: list[str]) -> None:
+        """Send the key supply notification of a completed relay (in the background)."""
+        if relay_id is not None:
+            self._spawn(self._post_quietly(target, "ack", {
+                "relay_id": relay_id, "ack_status": "relayed", "initiator_sae_id": master_sae,
+                "target_sae_ids": slave_saes}))
+
+    async def _post_quietly(self, kme: str, step: str, body: dict[str, Any]) -> None:
+        try:
+            await self._post(kme, step, body)
+        except RelayFailed:
+            pass  # the key is stored there already; the ack only closes the books
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # ----------------------------------------------------------------- routing view
     async def link_view(self) -> tuple[dict[LinkId, float], set[str]]:
@@ -387,6 +426,10 @@ class Relay:
                               f"{self.kme_id}", failed_nodes=[caller_kme])
         lid = link_id(caller_kme, self.kme_id)
         ciphertext = base64.b64decode(msg["ciphertext"], validate=True)
+        # The answer need not wait for the pad's use to be durable here: after a crash the
+        # chunks would come back at this KME only, and the sender, which burnt them, refuses
+        # any later use of them. So these writes are kept out of this request's barrier.
+        track_writes()
         try:
             pad = b"".join(self.store.take_link_keys_by_id(lid, [str(c) for c in msg["pad_ids"]]))
         except KeyNotFound as exc:
@@ -399,37 +442,52 @@ class Relay:
         share_index, share_count = int(msg["share_index"]), int(msg["share_count"])
         relay_id = str(msg["relay_id"])
         if hop == len(path) - 1:
-            pending = self._pending.setdefault(relay_id, _Pending(
-                [k for k, _ in keys], [s for _, s in keys], share_count))
-            pending.shares[share_index] = plaintext
-            self.record(relay_id, "destination", path, share_index, share_count, keys)
-            return {"relay_id": relay_id, "status": "relayed", "kme": self.kme_id}
+            return await self._complete(relay_id, path, share_index, share_count, keys,
+                                        plaintext, msg)
         self.record(relay_id, "trusted", path, share_index, share_count, keys)
         return await self._send(relay_id, path, hop + 1, share_index, share_count, keys,
                                 msg["initiator_sae_id"], msg["target_sae_ids"], plaintext)
 
-    async def handle_ack(self, caller_kme: str, msg: Mapping[str, Any]) -> dict[str, Any]:
-        """Key supply: the source confirms the relay; store the key for the slave SAEs
-        (or, at a border KME, hand it to the next domain with ETSI 020 ``ext_keys``)."""
+    async def _complete(self, relay_id: str, path: list[str], share_index: int,
+                        share_count: int, keys: list[tuple[str, int]], plaintext: bytes,
+                        msg: Mapping[str, Any]) -> dict[str, Any]:
+        """Destination: keep the share; with all shares, store the key (completion)."""
         self._expire()
-        relay_id = str(msg["relay_id"])
-        pending = self._pending.pop(relay_id, None)
-        if pending is None or len(pending.shares) != pending.share_count:
-            raise RelayFailed(f"relay {relay_id} is not complete at {self.kme_id}")
-        material = bytes(len(pending.shares[0]))
+        pending = self._pending.setdefault(
+            relay_id, _Pending([k for k, _ in keys], [s for _, s in keys], share_count))
+        pending.shares[share_index] = plaintext
+        self.record(relay_id, "destination", path, share_index, share_count, keys)
+        if len(pending.shares) < pending.share_count:
+            return {"relay_id": relay_id, "status": "share received", "kme": self.kme_id}
+        del self._pending[relay_id]
+        material = bytes(len(plaintext))
         for share in pending.shares.values():
             material = xor_bytes(material, share)
-        keys, offset = [], 0
+        out, offset = [], 0
         for key_id, size_bits in zip(pending.key_ids, pending.sizes, strict=True):
-            keys.append((key_id, material[offset: offset + size_bits // 8]))
+            out.append((key_id, material[offset: offset + size_bits // 8]))
             offset += size_bits // 8
         master, slaves = str(msg["initiator_sae_id"]), [str(s) for s in msg["target_sae_ids"]]
-        await self.supply(keys, master, slaves)
-        return {"relay_id": relay_id, "ack_status": "supplied", "kme": self.kme_id}
+        local = await self.supply(out, master, slaves)
+        self._supplied[relay_id] = (pending.key_ids, master, local)
+        while len(self._supplied) > self.journal.maxlen:
+            del self._supplied[next(iter(self._supplied))]
+        return {"relay_id": relay_id, "status": "relayed", "kme": self.kme_id}
+
+    async def handle_ack(self, caller_kme: str, msg: Mapping[str, Any]) -> dict[str, Any]:
+        """Key supply notification from the source: the relay is closed."""
+        relay_id = str(msg["relay_id"])
+        entry = self._supplied.pop(relay_id, None)
+        if entry is None:
+            raise KeyNotFound(f"no completed relay {relay_id} at {self.kme_id}")
+        self.record(relay_id, "acknowledged", (caller_kme, self.kme_id), 0, 1,
+                    [(k, 0) for k in entry[0]])
+        return {"relay_id": relay_id, "ack_status": "acknowledged", "kme": self.kme_id}
 
     async def supply(self, keys: list[tuple[str, bytes]], master: str,
-                     slaves: list[str]) -> None:
-        """Store keys for this KME's own slave SAEs; pass those of another domain on."""
+                     slaves: list[str]) -> list[str]:
+        """Store keys durably for this KME's own slave SAEs (returned); pass those of
+        another domain on over the border."""
         local = [s for s in slaves if self.topology.sae_kme.get(s) == self.kme_id]
         if local:
             self.store.add_keys(keys, master, local)
@@ -439,14 +497,26 @@ class Relay:
             from euroqci.kms.border import send_ext_keys
 
             await send_ext_keys(self, keys, master, remote)
+        return local
 
     async def aclose(self) -> None:
-        """Close the KME-to-KME HTTP client."""
+        """Finish pending acknowledgements, close the KME-to-KME HTTP client."""
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.client.aclose()
 
     def handle_void(self, msg: Mapping[str, Any]) -> dict[str, Any]:
-        self._pending.pop(str(msg["relay_id"]), None)
-        return {"relay_id": msg["relay_id"], "ack_status": "voided"}
+        """The source abandons a relay: drop its shares, delete its keys if stored."""
+        relay_id = str(msg["relay_id"])
+        self._pending.pop(relay_id, None)
+        entry = self._supplied.pop(relay_id, None)
+        if entry is not None:
+            key_ids, master, local = entry
+            for slave in local:
+                try:
+                    self.store.take_keys(key_ids, master, slave)
+                except KeyNotFound:
+                    pass  # already fetched: nothing left to delete
+        return {"relay_id": relay_id, "ack_status": "voided"}
 
     def _expire(self) -> None:
         limit = time.monotonic() - self.pending_ttl_s

@@ -3,6 +3,9 @@ third-party ETSI 014 client through `euroqci up examples/three-nodes.yaml` (inte
 
 from __future__ import annotations
 
+import time
+import uuid
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -61,8 +64,23 @@ def diamond(tmp_path_factory):
         yield r, loop
 
 
-def _entries(runner, kme: str, key_id: str):
-    return [e for e in runner.relay_of(kme).journal if key_id in e.key_ids]
+def _entries(runner, kme: str, key_id: str, role: str | None = None):
+    return [e for e in runner.relay_of(kme).journal
+            if key_id in e.key_ids and role in (None, e.role)]
+
+
+def test_void_after_completion_deletes_the_key_at_the_destination(diamond):
+    """If enc_keys fails after a relay completed, the source voids it: the far KME
+    deletes the key, so the two ends never disagree about which keys exist."""
+    runner, loop = diamond
+    relay_a = runner.relay_of("A")
+    key_id, material = str(uuid.uuid4()), bytes(range(32))
+    relay_id, paths = on_loop(loop, relay_a.relay("B", [(key_id, material)], "alice", ["bob"]))
+    assert paths[0][0] == "A" and paths[0][-1] == "B"
+    on_loop(loop, relay_a._void("B", relay_id))
+    with sae_client(runner.state, "bob") as bob:
+        answer = bob.post("/api/v1/keys/alice/dec_keys", json={"key_IDs": [{"key_ID": key_id}]})
+    assert answer.status_code == 400
 
 
 def test_relay_takes_the_widest_path_and_reroutes_around_a_failed_node(diamond):
@@ -79,7 +97,12 @@ def test_relay_takes_the_widest_path_and_reroutes_around_a_failed_node(diamond):
         key_id, _ = relayed_key(alice, bob, "alice", "bob")
         (source,) = _entries(runner, "A", key_id)
         assert source.path == ("A", "T2", "B")
-        assert [e.role for e in _entries(runner, "B", key_id)] == ["destination"]
+        assert len(_entries(runner, "B", key_id, "destination")) == 1
+        for _ in range(100):  # the source's acknowledgement follows enc_keys
+            if _entries(runner, "B", key_id, "acknowledged"):
+                break
+            time.sleep(0.05)
+        assert len(_entries(runner, "B", key_id, "acknowledged")) == 1
         # with both trusted nodes down there is no route: ETSI 014 503 with the reason
         on_loop(loop, runner.stop_kme("T2"))
         runner.relay_of("A")._view = None  # forget the cached link view at once
