@@ -123,7 +123,7 @@ def _flip(f, bit, bob, inv, ks, pass_base, node, cur_pass, cand, c_count, flips,
 
 @njit
 def _step(f, i, bob, perm, inv, ks, pass_base, node, cur_pass, cand, c_count, flips,
-          overflow, out, o_count, may_ask):
+          overflow, out, o_count, o_total, o_cap, may_ask):
     """Advance search ``i`` of frame ``f`` as far as known parities allow; if ``may_ask``,
     ask for the parity of the left half where it stops."""
     q = cand[f, i, 0]
@@ -150,13 +150,15 @@ def _step(f, i, bob, perm, inv, ks, pass_base, node, cur_pass, cand, c_count, fl
             rs = ls ^ 1
             node[f, base + rid] = rs
         elif ls < 0 and rs < 0:
-            if may_ask and ls == -1 and o_count[f] < out.shape[1]:
-                j = o_count[f]
-                out[f, j, 0] = q
-                out[f, j, 1] = lo
-                out[f, j, 2] = mid
-                out[f, j, 3] = base + lid
-                o_count[f] = j + 1
+            if may_ask and ls == -1 and o_count[f] < o_cap:
+                j = o_total[0]
+                out[j, 0] = f
+                out[j, 1] = q
+                out[j, 2] = lo
+                out[j, 3] = mid
+                out[j, 4] = base + lid
+                o_total[0] = j + 1
+                o_count[f] += 1
                 node[f, base + lid] = -2
             cand[f, i, 2] = lo
             cand[f, i, 3] = hi
@@ -209,14 +211,18 @@ def cascade_round(bob, perm, inv, ks, pass_base, tree_base, node, alice_root, cu
                   next_block, cand, c_count, flips, overflow, out, o_count, max_parallel):
     """Run every frame until it waits on an answer or has finished all passes.
 
-    Writes this round's parity questions into ``out[f, :o_count[f]]`` as
-    (pass, start, end, slot). Returns the number of questions.
+    Writes this round's parity questions into ``out[:total]`` as rows
+    (frame, pass, start, end, slot), at most ``out.shape[0] // n_frames`` per frame, and
+    returns ``total``.
     """
     n_frames, n = bob.shape
     n_passes = ks.shape[0]
-    total = 0
+    o_cap = out.shape[0] // n_frames
+    o_total = np.zeros(1, dtype=np.int64)
     for f in range(n_frames):
         o_count[f] = 0
+        if cur_pass[f] >= n_passes - 1 and c_count[f] == 0 and next_block[f] < 0:
+            continue  # finished
         while True:
             if cur_pass[f] < 0:
                 _start_pass(f, bob, perm, ks, pass_base, tree_base, node, alice_root,
@@ -228,7 +234,8 @@ def cascade_round(bob, perm, inv, ks, pass_base, tree_base, node, alice_root, cu
                 i = 0
                 while i < c_count[f]:
                     r = _step(f, i, bob, perm, inv, ks, pass_base, node, cur_pass, cand,
-                              c_count, flips, overflow, out, o_count, False)
+                              c_count, flips, overflow, out, o_count, o_total, o_cap,
+                              False)
                     if r == REMOVED:
                         last = c_count[f] - 1
                         for c in range(6):
@@ -255,13 +262,14 @@ def cascade_round(bob, perm, inv, ks, pass_base, tree_base, node, alice_root, cu
                 for i in range(c_count[f]):
                     if cand[f, i, 5] == 1 or cand[f, i, 0] == low:
                         _step(f, i, bob, perm, inv, ks, pass_base, node, cur_pass, cand,
-                              c_count, flips, overflow, out, o_count, True)
-                if o_count[f] > asked_before or o_count[f] >= out.shape[1]:
+                              c_count, flips, overflow, out, o_count, o_total, o_cap, True)
+                if o_count[f] > asked_before or o_count[f] >= o_cap:
                     break
                 continue  # newly opened blocks of one bit resolve without asking
             if cur_pass[f] >= n_passes - 1:
                 break
             _start_pass(f, bob, perm, ks, pass_base, tree_base, node, alice_root, cur_pass,
                         next_block)
-        total += o_count[f]
-    return total
+        if cur_pass[f] >= n_passes - 1 and c_count[f] == 0:
+            next_block[f] = -1  # mark finished
+    return o_total[0]

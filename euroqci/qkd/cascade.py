@@ -199,19 +199,17 @@ def cascade_reconcile(
     c_count = np.zeros(n_frames, dtype=np.int64)
     flips = np.zeros(n_frames, dtype=np.int64)
     overflow = np.zeros(n_frames, dtype=np.uint8)
-    out = np.zeros((n_frames, cap, 4), dtype=np.int64)
+    out = np.zeros((n_frames * cap, 5), dtype=np.int64)
     o_count = np.zeros(n_frames, dtype=np.int64)
     state = (bob, perm, inv, ks, pass_base, tree_base, node, alice_root, cur_pass, next_block,
              cand, c_count, flips, overflow, out, o_count, max_parallel)
-    while kern.cascade_round(*state) > 0:
+    while (total := kern.cascade_round(*state)) > 0:
         if round_trips >= _MAX_ROUNDS:
             raise RuntimeError("Cascade did not terminate; the parity oracle is inconsistent")
-        mask = np.arange(cap)[None, :] < o_count[:, None]
-        q = out[mask]
-        frames = np.nonzero(mask)[0]
-        req = ParityRequest(frames, q[:, 0], q[:, 1], q[:, 2])
+        q = out[:total]
+        req = ParityRequest(q[:, 0], q[:, 1], q[:, 2], q[:, 3])
         answers = _answers(ask_parities, req)
-        kern.apply_answers(bob, perm, node, frames, q[:, 0], q[:, 1], q[:, 2], q[:, 3], answers)
+        kern.apply_answers(bob, perm, node, q[:, 0], q[:, 1], q[:, 2], q[:, 3], q[:, 4], answers)
         leaked += o_count
         round_trips += 1
     return ReconciliationResult(
