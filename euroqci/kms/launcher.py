@@ -252,6 +252,10 @@ class NetworkRunner:
 
     async def stop(self) -> None:
         """Stop every KME cleanly (in-flight requests finish, stores are closed)."""
+        for kme in self.kmes.values():  # no idle KME-to-KME connection holds a server up
+            relay = getattr(kme.app.state, "relay", None)
+            if relay is not None:
+                await relay.client.aclose()
         for kme in self.kmes.values():
             kme.server.should_exit = True
         await asyncio.gather(
