@@ -107,7 +107,7 @@ def _space(decoys, finite, sifting, vacuum_intensity, min_decoy):
                 out.update(p1=p1, p2=p2, p3=1.0 - p1 - p2)
             else:
                 out.update(p1=p1, p2=1.0 - p1)
-            out["q_x"] = _lin(d["q_x"], 0.5, 0.995) if free_q else np.full_like(mu1, 0.5)
+            out["q_x"] = _lin(d["q_x"], 0.05, 0.995) if free_q else np.full_like(mu1, 0.5)
         else:  # asymptotic: the sifting factor itself (efficient: q_x -> 1)
             out["sifting_factor"] = np.full_like(mu1, 1.0 if sifting == "efficient" else 0.5)
         return out

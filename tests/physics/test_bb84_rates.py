@@ -67,6 +67,32 @@ def test_lim2014_block_size_gain_at_100km():
     assert r9 / r7 == pytest.approx(1.75, rel=0.05)
 
 
+@pytest.mark.parametrize(
+    "block_size, length_km, rate",
+    [
+        (1e4, 0.0, 2.08e-4),
+        (1e4, 100.0, 9.91e-7),
+        (1e5, 150.0, 1.18e-7),
+        (1e6, 50.0, 3.05e-4),
+        (1e7, 150.0, 2.64e-6),
+        (1e9, 100.0, 8.54e-5),
+    ],
+)
+def test_lim2014_rates_match_an_independent_reproduction(block_size, length_km, rate):
+    # Lim 2014 Fig. 2 model (Sec. IV parameters above, mu3 = 2e-4, f = 1.16, eps_cor = 1e-15,
+    # eps_sec = 1e-15 ell) optimised over q_x, mu1, mu2, p1, p2 by an independent
+    # implementation (differential evolution; secret bits per pulse). Tolerance 2 %.
+    assert lim_rate(length_km, block_size).rate_per_pulse == pytest.approx(rate, rel=0.02)
+
+
+def test_lim2014_reach_for_small_blocks():
+    # Lim 2014 Sec. IV text: with n_X = 1e4 key can be extracted "up to 135 km"; the
+    # independent reproduction finds ~115 km. Ours lies in that bracket (+-5 km): the key
+    # basis gets rarer (q_x < 0.5) as the distance grows.
+    assert lim_rate(110.0, 1e4).rate_per_pulse > 0
+    assert lim_rate(140.0, 1e4).rate_per_pulse == 0
+
+
 def test_lim2014_optimal_parameters_n1e7_0km():
     # Independent reimplementation of Lim 2014 Fig. 2 (same model, differential evolution):
     # n_X = 1e7 at 0 km -> R = 5.36e-3 per pulse with q_x = 0.858, mu1 = 0.427, mu2 = 0.23.
