@@ -115,3 +115,27 @@ def test_finite_key_needs_one_or_two_decoys():
         secret_key_rate(LinkParameters(loss_db=3.0), decoys="infinite", block_size=1e6)
     with pytest.raises(InvalidParameter, match="decoys"):
         secret_key_rate(LinkParameters(loss_db=3.0), decoys="3")
+
+
+@pytest.mark.parametrize("decoys, method", [("2", "lim2014"), ("1", "rusca2018")])
+def test_optimised_rate_equals_counts_then_finite_key_length(decoys, method):
+    # the optimiser and the public counts -> key-length path (used by the link engine and
+    # the satellite passes) must agree exactly
+    from euroqci.physics.bb84 import expected_decoy_counts, finite_key_length
+
+    link = LinkParameters.from_fiber(80.0, detector=LIM, ec_efficiency=1.16)
+    res = secret_key_rate(link, decoys=decoys, block_size=1e7)
+    prm = res.parameters
+    keys = ("1", "2", "3") if decoys == "2" else ("1", "2")
+    counts = expected_decoy_counts(
+        link.channel_transmittance,
+        LIM,
+        [prm["mu" + k] for k in keys],
+        [prm["p" + k] for k in keys],
+        prm["q_x"],
+        prm["pulses_per_block"],
+        rep_rate_hz=link.rep_rate_hz,
+    )
+    assert counts.n_x.sum() == pytest.approx(1e7)
+    ell = finite_key_length(counts, method=method).length_bits
+    assert ell / prm["pulses_per_block"] == pytest.approx(res.rate_per_pulse, rel=1e-9)
