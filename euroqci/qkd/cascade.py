@@ -156,6 +156,8 @@ def cascade_reconcile(
 
     ``qber_estimate`` (from parameter estimation, in (0, 0.5)) sets the block sizes; ``seed``
     must equal the seed Alice's oracle used for :func:`cascade_permutations`.
+    ``converged`` is False for a frame whose disclosed parities reach its length (nothing
+    secret is left: the QBER estimate was far too low) or whose search list overflowed.
     ``max_parallel`` top-level searches per frame run at once after pass 1: 1 is the
     sequential protocol (least leakage, most round trips); the default is 2 for
     ``"optimized"`` (~0.005 more in f, ~25 % fewer round trips; docs/reconciliation.md)
@@ -215,7 +217,7 @@ def cascade_reconcile(
     return ReconciliationResult(
         method=f"cascade-{variant}",
         corrected=bob if np.ndim(bob_bits) == 2 else bob[0],
-        converged=overflow == 0,
+        converged=(overflow == 0) & (leaked < n),
         leaked_bits_per_frame=leaked,
         errors_corrected_per_frame=flips,
         round_trips=round_trips,
