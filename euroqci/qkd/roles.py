@@ -38,10 +38,12 @@ from euroqci.qkd.cascade import (
     pack_parities,
     unpack_parities,
 )
-from euroqci.qkd.reconciliation import binary_entropy
+from euroqci.qkd.ldpc import adapt_code, ldpc_decode, ldpc_frame_length, ldpc_syndrome
+from euroqci.qkd.reconciliation import binary_entropy, choose_method
 from euroqci.qkd.sifting import pack_bits, per_intensity, sift, unpack_bits
 
-RECONCILIATION_CHOICES = ("auto", "cascade")
+RECONCILIATION_CHOICES = ("auto", "cascade", "ldpc")
+BLIND_STEPS = 3  # LDPC retries revealing more punctured symbols (Martinez-Mateo et al. 2012)
 STAGES = ("sifting", "estimation", "reconciliation", "verification", "amplification")
 
 
@@ -102,11 +104,24 @@ def _frames(bits: np.ndarray, frame_bits: int) -> np.ndarray:
     return bits.reshape(-1, frame_bits)
 
 
-def _counts(cfg, intensity, sifted, m_x, m_z, n_pulses):
+def _method(cfg: ProtocolConfig, qber: float) -> str:
+    return choose_method(qber) if cfg.reconciliation == "auto" else cfg.reconciliation
+
+
+def _whole_frames(cfg: ProtocolConfig, method: str, key_index: np.ndarray) -> np.ndarray:
+    """The key positions cut to whole reconciliation frames (the tail is not used)."""
+    frame = cfg.frame_bits if method == "cascade" else ldpc_frame_length()
+    if key_index.size < frame:
+        raise ProtocolAbort(f"{key_index.size} sifted key bits: fewer than one {method} "
+                            f"frame of {frame} bits (lengthen the block)")
+    return key_index[: key_index.size - key_index.size % frame]
+
+
+def _counts(cfg, intensity, key_index, test_index, m_x, m_z, n_pulses):
     k = len(cfg.source.intensities)
     return estimation.observed_counts(
-        cfg.source, per_intensity(intensity[sifted.key_index], k), m_x,
-        per_intensity(intensity[sifted.test_index], k), m_z, n_pulses)
+        cfg.source, per_intensity(intensity[key_index], k), m_x,
+        per_intensity(intensity[test_index], k), m_z, n_pulses)
 
 
 def _finish(ch: AuthenticatedChannel, cfg, out, counts, key, seed, timer) -> BlockOutcome:
@@ -140,7 +155,7 @@ def alice_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome
     if int(msg["n"]) != basis.size:  # Bob sees the same mismatch and aborts too
         raise ProtocolAbort(f"mismatched lengths: Bob reports {msg['n']} detections, "
                             f"Alice has {basis.size}")
-    sifted = sift(basis, unpack_bits(msg["basis"], basis.size), cfg.frame_bits)
+    sifted = sift(basis, unpack_bits(msg["basis"], basis.size))
     out.sifted_bits = int(sifted.key_index.size)
     timer.lap("sifting")
 
@@ -148,15 +163,21 @@ def alice_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome
     m_z = np.asarray(ch.recv("test-errors")["m_z"], dtype=np.int64)
     ch.end_stage("estimation")
     k = len(cfg.source.intensities)
-    counts = _counts(cfg, intensity, sifted, np.zeros(k), m_z, n_pulses)
+    counts = _counts(cfg, intensity, sifted.key_index, sifted.test_index, np.zeros(k), m_z,
+                     n_pulses)
     est = estimation.estimate(counts, ec_efficiency=cfg.ec_efficiency, eps_sec=cfg.eps_sec,
                               eps_cor=cfg.eps_cor, method=estimation.finite_key_method(cfg.source))
     out.qber = est.qber_test
     timer.lap("estimation")
 
-    key = np.ascontiguousarray(bits[sifted.key_index])
-    out.method = "cascade"
-    out.leaked_bits, out.round_trips = _reconcile_alice(ch, cfg, key)
+    out.method = _method(cfg, est.qber_test)
+    key_index = _whole_frames(cfg, out.method, sifted.key_index)
+    key = bits[key_index]
+    if out.method == "cascade":
+        out.leaked_bits, out.round_trips = _cascade_alice(ch, cfg, key)
+    else:
+        out.leaked_bits, out.round_trips, kept = _ldpc_alice(ch, key, est.qber_test, rng)
+        key, key_index = key[kept], key_index[kept]
     ch.end_stage("reconciliation")
     timer.lap("reconciliation")
 
@@ -172,7 +193,7 @@ def alice_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome
     if not reply["ok"]:
         out.verification_failed = True
         raise VerificationFailed("verification hash mismatch: block discarded")
-    counts = _counts(cfg, intensity, sifted, reply["m_x"], m_z, n_pulses)
+    counts = _counts(cfg, intensity, key_index, sifted.test_index, reply["m_x"], m_z, n_pulses)
     out.efficiency = _efficiency(out.leaked_bits - tag_bits, key.size, counts)
 
     seed = amplification.random_seed(key.size, rng)
@@ -192,7 +213,7 @@ def bob_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome, 
     if intensity.size != basis.size:
         raise ProtocolAbort(f"mismatched lengths: Alice announced {intensity.size} "
                             f"intensity labels for {basis.size} detections")
-    sifted = sift(unpack_bits(msg["basis"], basis.size), basis, cfg.frame_bits)
+    sifted = sift(unpack_bits(msg["basis"], basis.size), basis)
     out.sifted_bits = int(sifted.key_index.size)
     timer.lap("sifting")
 
@@ -202,15 +223,21 @@ def bob_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome, 
     m_z = per_intensity(intensity[sifted.test_index][wrong], k)
     ch.send("test-errors", m_z=m_z)
     ch.end_stage("estimation")
-    counts = _counts(cfg, intensity, sifted, np.zeros(k), m_z, n_pulses)
+    counts = _counts(cfg, intensity, sifted.key_index, sifted.test_index, np.zeros(k), m_z,
+                     n_pulses)
     est = estimation.estimate(counts, ec_efficiency=cfg.ec_efficiency, eps_sec=cfg.eps_sec,
                               eps_cor=cfg.eps_cor, method=estimation.finite_key_method(cfg.source))
     out.qber = est.qber_test
     timer.lap("estimation")
 
-    raw = np.ascontiguousarray(bits[sifted.key_index])
-    out.method = "cascade"
-    key, out.leaked_bits, out.round_trips = _reconcile_bob(ch, cfg, raw, est.qber_test, rng)
+    out.method = _method(cfg, est.qber_test)
+    key_index = _whole_frames(cfg, out.method, sifted.key_index)
+    raw = bits[key_index]
+    if out.method == "cascade":
+        key, out.leaked_bits, out.round_trips = _cascade_bob(ch, cfg, raw, est.qber_test, rng)
+    else:
+        key, out.leaked_bits, out.round_trips, kept = _ldpc_bob(ch, raw, est.qber_test)
+        raw, key, key_index = raw[kept], key[kept], key_index[kept]
     ch.end_stage("reconciliation")
     timer.lap("reconciliation")
 
@@ -218,7 +245,7 @@ def bob_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome, 
     tag_bits = int(msg["bits"])
     ok = verification.key_tag(key, int.from_bytes(msg["key"], "big"), tag_bits) == \
         int.from_bytes(msg["tag"], "big")
-    m_x = per_intensity(intensity[sifted.key_index][key != raw], k)
+    m_x = per_intensity(intensity[key_index][key != raw], k)
     ch.send("verify-result", ok=bool(ok), m_x=m_x)
     ch.end_stage("verification")
     out.leaked_bits += tag_bits
@@ -226,7 +253,7 @@ def bob_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome, 
     if not ok:
         out.verification_failed = True
         raise VerificationFailed("verification hash mismatch: block discarded")
-    counts = _counts(cfg, intensity, sifted, m_x, m_z, n_pulses)
+    counts = _counts(cfg, intensity, key_index, sifted.test_index, m_x, m_z, n_pulses)
     out.efficiency = _efficiency(out.leaked_bits - tag_bits, key.size, counts)
 
     seed = unpack_bits(ch.recv("pa-seed")["seed"], amplification.seed_length_bits(key.size))
@@ -234,7 +261,7 @@ def bob_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome, 
     return _finish(ch, cfg, out, counts, key, seed, timer)
 
 
-def _reconcile_alice(ch: AuthenticatedChannel, cfg: ProtocolConfig,
+def _cascade_alice(ch: AuthenticatedChannel, cfg: ProtocolConfig,
                      key: np.ndarray) -> tuple[int, int]:
     """Alice answers Cascade's parity questions until Bob is done: (leaked bits, round trips)."""
     start = ch.recv("cascade-start")
@@ -252,7 +279,7 @@ def _reconcile_alice(ch: AuthenticatedChannel, cfg: ProtocolConfig,
         round_trips += 1
 
 
-def _reconcile_bob(ch: AuthenticatedChannel, cfg: ProtocolConfig, raw: np.ndarray, qber: float,
+def _cascade_bob(ch: AuthenticatedChannel, cfg: ProtocolConfig, raw: np.ndarray, qber: float,
                    rng: np.random.Generator) -> tuple[np.ndarray, int, int]:
     """Bob drives Cascade with the test-basis QBER: (corrected key, leaked bits, round trips)."""
     seed = int(rng.integers(0, 2**62))
@@ -266,6 +293,65 @@ def _reconcile_bob(ch: AuthenticatedChannel, cfg: ProtocolConfig, raw: np.ndarra
     result = cascade_reconcile(_frames(raw, cfg.frame_bits), qber, ask, seed)
     ch.send("cascade-done", leaked=result.leaked_bits)
     return result.corrected.reshape(-1), result.leaked_bits, result.round_trips
+
+
+def _adapted(qber: float, seed: int):
+    try:
+        return adapt_code(qber, seed)
+    except InvalidParameter as exc:  # both ends raise it: a symmetric abort
+        raise ProtocolAbort(f"LDPC reconciliation impossible: {exc}") from None
+
+
+def _ldpc_alice(ch: AuthenticatedChannel, key: np.ndarray, qber: float,
+                rng: np.random.Generator) -> tuple[int, int, np.ndarray]:
+    """Alice sends syndromes, then punctured values for frames Bob could not decode
+    (blind retries): (leaked bits, round trips, mask of the key bits kept)."""
+    seed = int(rng.integers(0, 2**62))
+    ch.send("ldpc-start", seed=seed)
+    adapted = _adapted(qber, seed)
+    syndromes, punctured = ldpc_syndrome(adapted, _frames(key, adapted.n_key), rng)
+    ch.send("ldpc-syndrome", s=np.packbits(syndromes, axis=1))
+    leaked = np.full(syndromes.shape[0], adapted.leaked_bits, dtype=np.int64)
+    p, step = punctured.shape[1], 0
+    while True:
+        failed = np.asarray(ch.recv("ldpc-status")["failed"], dtype=np.int64)
+        if failed.size == 0 or p == 0 or step == BLIND_STEPS:
+            break
+        step += 1
+        reveal = np.arange(min(p, p * step // BLIND_STEPS))
+        ch.send("ldpc-reveal", v=np.packbits(punctured[np.ix_(failed, reveal)]))
+        leaked[failed] = adapted.leaked_bits + reveal.size
+    ok = np.ones(syndromes.shape[0], dtype=bool)
+    ok[failed] = False
+    return int(leaked.sum()), step + 1, np.repeat(ok, adapted.n_key)
+
+
+def _ldpc_bob(ch: AuthenticatedChannel, raw: np.ndarray,
+              qber: float) -> tuple[np.ndarray, int, int, np.ndarray]:
+    """Bob decodes; frames still failing after the blind retries are dropped at both ends:
+    (corrected key, leaked bits, round trips, mask of the key bits kept)."""
+    adapted = _adapted(qber, int(ch.recv("ldpc-start")["seed"]))
+    frames = _frames(raw, adapted.n_key)
+    m = adapted.code.m
+    syndromes = np.unpackbits(ch.recv("ldpc-syndrome")["s"].reshape(frames.shape[0], -1),
+                              axis=1, count=m)
+    corrected, ok = ldpc_decode(adapted, frames, syndromes, qber)
+    leaked = np.full(frames.shape[0], adapted.leaked_bits, dtype=np.int64)
+    p, step = adapted.punctured.shape[0], 0
+    while True:
+        failed = np.flatnonzero(~ok)
+        ch.send("ldpc-status", failed=failed.astype(np.int64))
+        if failed.size == 0 or p == 0 or step == BLIND_STEPS:
+            break
+        step += 1
+        reveal = np.arange(min(p, p * step // BLIND_STEPS))
+        values = unpack_bits(ch.recv("ldpc-reveal")["v"], failed.size * reveal.size)
+        fixed, fixed_ok = ldpc_decode(adapted, frames[failed], syndromes[failed], qber, reveal,
+                                      values.reshape(failed.size, reveal.size))
+        corrected[failed], ok[failed] = fixed, fixed_ok
+        leaked[failed] = adapted.leaked_bits + reveal.size
+    return (corrected.reshape(-1), int(leaked.sum()), step + 1,
+            np.repeat(ok, adapted.n_key))
 
 
 def _efficiency(leaked: int, n: int, counts) -> float:

@@ -9,6 +9,7 @@ import pytest
 
 from euroqci.errors import ChannelError
 from euroqci.physics.bb84 import expected_decoy_counts, finite_key_length
+from euroqci.physics.detectors import Detector
 from euroqci.physics.link import LinkParameters
 from euroqci.qkd import roles
 from euroqci.qkd.channel import InMemoryChannel
@@ -46,6 +47,16 @@ def test_keys_identical_over_many_seeds(small):
         assert all(x.key == y.key and len(x.key) > 1000 for x, y in zip(a.blocks, b.blocks,
                                                                         strict=True))
         assert report.verification_failures == 0
+
+
+def test_ldpc_chosen_above_3_percent_and_keys_identical():
+    noisy = LinkParameters.from_fiber(10.0, detector=Detector(misalignment=0.035))
+    cfg, _ = optimised_config(noisy, block_bits=1e5)
+    a, b = KeyCollector(), KeyCollector()
+    report = LinkEngine(cfg, seed=2, alice_sink=a, bob_sink=b).run(duration(cfg, 1)).to_dict()
+    assert report["reconciliation"]["method"] == "ldpc" and 0.03 < report["qber"] < 0.045
+    assert report["keys_identical"] and [x.key for x in a.blocks] == [x.key for x in b.blocks]
+    assert report["secret_bits"] > 0
 
 
 def test_secret_length_agrees_with_finite_key_prediction():
