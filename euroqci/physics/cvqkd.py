@@ -9,7 +9,9 @@ K = beta I_AB - chi_BE bits per symbol, with V = V_A + 1,
 chi_line = 1/T - 1 + xi, chi_hom = (1 - eta + v_el)/eta, chi_het = (2 - eta + 2 v_el)/eta,
 chi_tot = chi_line + chi_det/T, I_AB = (1/2) log2((V + chi_tot)/(1 + chi_tot)) (homodyne;
 twice that for heterodyne), chi_BE from the symplectic eigenvalues lambda_1..4 (lambda_5 = 1).
-``excess_noise`` xi is referred to the channel input (Alice's output).
+``excess_noise`` xi is referred to the channel input (Alice's output). Valid while the key
+is above ~1e-12 bits per symbol (the rounding floor of the entropy difference; beyond
+~100 dB of loss the result is 0).
 """
 
 from __future__ import annotations
@@ -73,8 +75,13 @@ def gg02_key_fraction(
             d = ((v + sb * chi_det) / (t * (v + chi_tot))) ** 2
         l1, l2 = _pair(a, b)
         l3, l4 = _pair(c, d)
-        chi_be = _g(l1) + _g(l2) - _g(l3) - _g(l4)
+        g = (_g(l1), _g(l2), _g(l3), _g(l4))
+        chi_be = g[0] + g[1] - g[2] - g[3]
         k = reconciliation_efficiency * i_ab - chi_be
+        # K is a difference of O(1-10) bit entropies: below ~1e-12 of their size it is
+        # rounding noise (very high loss), and counts as no key
+        tol = 1e-12 * (1.0 + i_ab + g[0] + g[1] + g[2] + g[3])
+        k = np.where(k > tol, k, np.minimum(k, -tol))
     return np.where(np.isfinite(k), k, -np.inf), i_ab, chi_be
 
 

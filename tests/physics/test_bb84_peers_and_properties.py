@@ -82,7 +82,7 @@ def test_tno_peer_fully_asymptotic_where_conventions_match():
 
 @settings(max_examples=30, deadline=None)
 @given(
-    loss_db=st.floats(0.0, 60.0),
+    loss_db=st.floats(0.0, 300.0),
     efficiency=st.floats(0.05, 1.0),
     dark=st.floats(1e-9, 1e-5),
     misalignment=st.floats(0.0, 0.05),

@@ -41,7 +41,7 @@ def test_matches_tno_peer_bbm92():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.floats(0.0, 60.0), st.floats(0.0, 60.0))
+@given(st.floats(0.0, 150.0), st.floats(0.0, 150.0))
 def test_bbm92_never_negative_nan_or_above_plob(loss_a, loss_b):
     r = bbm92_key_rate(loss_a, loss_b).rate_per_pulse
     assert np.isfinite(r) and r >= 0
