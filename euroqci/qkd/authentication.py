@@ -18,6 +18,8 @@ The forgery probability per tag is at most L / 2^128 for a transcript of L block
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from euroqci.errors import ChannelError, InvalidParameter, ProtocolAbort
@@ -30,12 +32,18 @@ ROLES = ("alice", "bob")
 
 
 class KeyPool:
-    """Secret bits shared by both ends, consumed front to back (identically at both ends)."""
+    """Secret bits shared by both ends, consumed front to back (identically at both ends).
 
-    __slots__ = ("_buffer", "consumed_bits")
+    Refills may be *promised* before their bytes exist (a privacy amplification still
+    running); they count as available at once and are settled, in order, when a take
+    reaches them, so both ends see the same byte sequence whatever the thread timing.
+    """
+
+    __slots__ = ("_buffer", "_promised", "consumed_bits")
 
     def __init__(self, initial: bytes):
         self._buffer = bytearray(initial)
+        self._promised: deque[tuple[int, Callable[[], bytes]]] = deque()
         self.consumed_bits = 0
 
     def __repr__(self) -> str:  # never show key material
@@ -43,15 +51,21 @@ class KeyPool:
 
     @property
     def available_bits(self) -> int:
-        return 8 * len(self._buffer)
+        return 8 * (len(self._buffer) + sum(n for n, _ in self._promised))
 
     def take(self, n_bytes: int) -> bytes:
         """Remove and return the next ``n_bytes``; :class:`ProtocolAbort` if not enough."""
-        if n_bytes > len(self._buffer):
+        if 8 * n_bytes > self.available_bits:
             raise ProtocolAbort(
                 f"authentication key pool exhausted: need {8 * n_bytes} bits, "
                 f"{self.available_bits} left (pre-share a longer key)"
             )
+        while n_bytes > len(self._buffer):
+            size, source = self._promised.popleft()
+            data = source()
+            if len(data) != size:
+                raise ProtocolAbort(f"authentication refill of {len(data)} bytes, {size} promised")
+            self._buffer.extend(data)
         out = bytes(self._buffer[:n_bytes])
         del self._buffer[:n_bytes]
         self.consumed_bits += 8 * n_bytes
@@ -59,6 +73,10 @@ class KeyPool:
 
     def add(self, key: bytes) -> None:
         self._buffer.extend(key)
+
+    def promise(self, n_bytes: int, source: Callable[[], bytes]) -> None:
+        """Append ``n_bytes`` that ``source()`` will return when first needed."""
+        self._promised.append((n_bytes, source))
 
 
 class _Transcript:

@@ -227,15 +227,16 @@ def _record_block(report: LinkRunReport, record: DetectionRecord, config: LinkCo
 
 
 def _role_block(role: str, ch: AuthenticatedChannel, config: LinkConfig, block_id: int,
-                record: DetectionRecord, rng: np.random.Generator) -> BlockOutcome:
+                record: DetectionRecord, rng: np.random.Generator,
+                executor: ThreadPoolExecutor | None) -> BlockOutcome:
     """Run one role on one block; symmetric aborts become an outcome, the rest propagate."""
     out = BlockOutcome(block_id)
     try:
         if role == "alice":
             return alice_block(ch, config.protocol, out, record.n_pulses, record.intensity,
-                               record.alice_basis, record.alice_bit, rng)
+                               record.alice_basis, record.alice_bit, rng, executor)
         return bob_block(ch, config.protocol, out, record.n_pulses, record.bob_basis,
-                         record.bob_bit, rng)
+                         record.bob_bit, rng, executor)
     except ProtocolAbort as abort:
         out.abort_reason, out.key = abort.reason, None
         return out
@@ -251,8 +252,32 @@ def _test_errors(record: DetectionRecord) -> tuple[int, int]:
         int(np.count_nonzero(test))
 
 
+def _sample(report: LinkRunReport, config: LinkConfig, seed: int, block_id: int,
+            n_pulses: int) -> tuple[DetectionRecord, float]:
+    t0 = time.perf_counter()
+    record = sample_block(config, seed, block_id, n_pulses)
+    sample_s = time.perf_counter() - t0
+    _record_block(report, record, config)
+    errors, tested = _test_errors(record)
+    report.test_bits_errors = (report.test_bits_errors[0] + errors,
+                               report.test_bits_errors[1] + tested)
+    return record, sample_s
+
+
+def _merged_stages(sample_s: float, *outcomes: BlockOutcome) -> dict[str, float]:
+    """Per-stage seconds of a block: the slower end (they run concurrently)."""
+    return {"events": sample_s} | {
+        s: max(o.stage_s.get(s, 0.0) for o in outcomes) for s in STAGES
+        if any(s in o.stage_s for o in outcomes)}
+
+
 class LinkEngine:
-    """Both ends of one simulated link in one process (threads over an in-memory channel)."""
+    """Both ends of one simulated link in one process (threads over an in-memory channel).
+
+    Alice runs in a worker thread, Bob in the caller's; each end hashes its privacy
+    amplification on its own worker while the next block's protocol runs (the FFTs release
+    the GIL), so on two cores PA overlaps sifting and reconciliation of the next block.
+    """
 
     def __init__(self, config: LinkConfig, seed: int = 0, *, alice_sink: KeySink | None = None,
                  bob_sink: KeySink | None = None):
@@ -266,52 +291,55 @@ class LinkEngine:
                      "bob": np.random.default_rng([seed, 2])}
         self._next_block = 0
 
+    def _deliver(self, report: LinkRunReport, done: tuple) -> Iterator[KeyBlock]:
+        alice, bob, sample_s = done
+        alice.wait(), bob.wait()
+        report.add(alice, _merged_stages(sample_s, alice, bob))
+        if alice.key is None:
+            return
+        report.keys_identical = alice.key == bob.key and report.keys_identical is not False
+        a_block = KeyBlock(self.config.stream_id, alice.block_id, alice.key)
+        if self.alice_sink is not None:
+            self.alice_sink.deliver(a_block)
+        if self.bob_sink is not None:
+            self.bob_sink.deliver(KeyBlock(self.config.stream_id, bob.block_id, bob.key))
+        yield a_block
+
     def blocks(self, duration_s: float, report: LinkRunReport | None = None,
                progress: Progress | None = None) -> Iterator[KeyBlock]:
-        """Run for ``duration_s`` of link time, yielding Alice's delivered blocks."""
+        """Run for ``duration_s`` of link time, yielding Alice's delivered blocks in order."""
         report = report if report is not None else LinkRunReport()
         plan = block_plan(self.config, duration_s)
         total = sum(n for _, n in plan)
         start = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="alice") as pool:
+        pending = None
+        with ThreadPoolExecutor(1, "alice") as alice_thread, \
+                ThreadPoolExecutor(1, "alice-pa") as alice_pa, \
+                ThreadPoolExecutor(1, "bob-pa") as bob_pa:
             for _, n_pulses in plan:
                 block_id = self._next_block
                 self._next_block += 1
-                t0 = time.perf_counter()
-                record = sample_block(self.config, self.seed, block_id, n_pulses)
-                sample_s = time.perf_counter() - t0
-                _record_block(report, record, self.config)
-                errors, tested = _test_errors(record)
-                e0, t0_ = report.test_bits_errors
-                report.test_bits_errors = (e0 + errors, t0_ + tested)
-                fut = pool.submit(_role_block, "alice", self._alice, self.config, block_id,
-                                  record, self._rng["alice"])
+                record, sample_s = _sample(report, self.config, self.seed, block_id, n_pulses)
+                fut = alice_thread.submit(_role_block, "alice", self._alice, self.config,
+                                          block_id, record, self._rng["alice"], alice_pa)
                 try:
                     bob = _role_block("bob", self._bob, self.config, block_id, record,
-                                      self._rng["bob"])
+                                      self._rng["bob"], bob_pa)
                 finally:
                     alice = fut.result()
                 if (alice.abort_reason is None) != (bob.abort_reason is None):
                     raise ChannelError(f"block {block_id}: the ends disagree "
                                        f"({alice.abort_reason!r} vs {bob.abort_reason!r})")
-                stage_s = {"events": sample_s} | {
-                    s: max(alice.stage_s.get(s, 0.0), bob.stage_s.get(s, 0.0)) for s in STAGES
-                    if s in alice.stage_s or s in bob.stage_s}
-                report.add(alice, stage_s)
+                if pending is not None:
+                    yield from self._deliver(report, pending)
+                pending = (alice, bob, sample_s)
                 report.auth_key_consumed_bits = self._alice.pool.consumed_bits
                 report.wall_s = time.perf_counter() - start
                 if progress is not None:
                     progress(report.pulses, total)
-                if alice.key is None:
-                    continue
-                same = alice.key == bob.key
-                report.keys_identical = same and report.keys_identical is not False
-                a_block = KeyBlock(self.config.stream_id, block_id, alice.key)
-                if self.alice_sink is not None:
-                    self.alice_sink.deliver(a_block)
-                if self.bob_sink is not None:
-                    self.bob_sink.deliver(KeyBlock(self.config.stream_id, block_id, bob.key))
-                yield a_block
+            if pending is not None:
+                yield from self._deliver(report, pending)
+        report.wall_s = time.perf_counter() - start
 
     def run(self, duration_s: float, progress: Progress | None = None) -> LinkRunReport:
         """Run for ``duration_s`` seconds of link time; blocks go to the sinks."""
@@ -339,25 +367,32 @@ def run_role(role: str, config: LinkConfig, channel: Channel, seed: int, duratio
     plan = block_plan(config, duration_s)
     total = sum(n for _, n in plan)
     start = time.perf_counter()
-    for block_id, n_pulses in plan:
-        t0 = time.perf_counter()
-        record = sample_block(config, seed, block_id, n_pulses)
-        sample_s = time.perf_counter() - t0
-        _record_block(report, record, config)
-        errors, tested = _test_errors(record)
-        report.test_bits_errors = (report.test_bits_errors[0] + errors,
-                                   report.test_bits_errors[1] + tested)
-        outcome = _role_block(role, ch, config, block_id, record, rng)
+
+    def deliver(done: tuple[BlockOutcome, float]) -> None:
+        outcome, sample_s = done
+        outcome.wait()
         report.add(outcome, {"events": sample_s} | outcome.stage_s)
-        report.auth_key_consumed_bits = ch.pool.consumed_bits
-        report.wall_s = time.perf_counter() - start
-        if progress is not None:
-            progress(report.pulses, total)
         if outcome.key is not None:
             digest.update(outcome.key)
             if sink is not None:
-                sink.deliver(KeyBlock(config.stream_id, block_id, outcome.key))
+                sink.deliver(KeyBlock(config.stream_id, outcome.block_id, outcome.key))
+
+    pending = None
+    with ThreadPoolExecutor(1, f"{role}-pa") as pa:
+        for block_id, n_pulses in plan:
+            record, sample_s = _sample(report, config, seed, block_id, n_pulses)
+            outcome = _role_block(role, ch, config, block_id, record, rng, pa)
+            if pending is not None:
+                deliver(pending)
+            pending = (outcome, sample_s)
+            report.auth_key_consumed_bits = ch.pool.consumed_bits
+            report.wall_s = time.perf_counter() - start
+            if progress is not None:
+                progress(report.pulses, total)
+        if pending is not None:
+            deliver(pending)
     ch.channel.send_bytes(digest.digest())
     report.keys_identical = ch.channel.recv_bytes() == digest.digest()
+    report.wall_s = time.perf_counter() - start
     channel.close()
     return report

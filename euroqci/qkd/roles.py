@@ -21,6 +21,7 @@ authentication pool to its initial size; the rest is the block's output.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -88,6 +89,15 @@ class BlockOutcome:
     abort_reason: str | None = None
     stage_s: dict[str, float] = field(default_factory=dict)
     key: bytes | None = field(default=None, repr=False)
+    pending: Future | None = field(default=None, repr=False)
+
+    def wait(self) -> BlockOutcome:
+        """Wait for a privacy amplification in flight and set ``key``."""
+        if self.pending is not None:
+            packed = self.pending.result()
+            self.key = packed[self.auth_refill_bits // 8 :].tobytes()
+            self.pending = None
+        return self
 
 
 class _Timer:
@@ -124,30 +134,45 @@ def _counts(cfg, intensity, key_index, test_index, m_x, m_z, n_pulses):
         per_intensity(intensity[test_index], k), m_z, n_pulses)
 
 
-def _finish(ch: AuthenticatedChannel, cfg, out, counts, key, seed, timer) -> BlockOutcome:
-    """Amplification common to both ends: length, hash, pool refill, output."""
+def _finish(ch: AuthenticatedChannel, cfg, out, counts, key, seed, timer,
+            executor: Executor | None) -> BlockOutcome:
+    """Amplification common to both ends: final length, then the Toeplitz hash -- on
+    ``executor`` if given (the next block's protocol can run meanwhile) -- whose first bits
+    refill the authentication pool (promised now, settled in order) and the rest is the key.
+    """
     bound = estimation.secret_length(counts, out.leaked_bits, eps_sec=cfg.eps_sec,
                                      eps_cor=cfg.eps_cor, method=estimation.finite_key_method(
                                          cfg.source))
     length = int(bound.length_bits)
-    final = amplification.toeplitz_hash(key, seed, length, workers=cfg.pa_workers)
-    refill_bytes = -(-(ch.initial_pool_bits - ch.pool.available_bits) // 8)
-    if 8 * refill_bytes >= length:
+    refill = -(-(ch.initial_pool_bits - ch.pool.available_bits) // 8)
+    if 8 * refill >= length:
         raise ProtocolAbort(f"final key of {length} bits does not cover the "
-                            f"{8 * refill_bytes} authentication bits it must refill")
-    packed = np.packbits(final[: 8 * (length // 8)])
-    ch.pool.add(packed[:refill_bytes].tobytes())
-    out.auth_refill_bits = 8 * refill_bytes
-    out.length_bits = length
-    out.key = packed[refill_bytes:].tobytes()
+                            f"{8 * refill} authentication bits it must refill")
+    out.length_bits, out.auth_refill_bits = length, 8 * refill
+
+    def amplify() -> np.ndarray:
+        t0 = time.perf_counter()
+        final = amplification.toeplitz_hash(key, seed, length, workers=cfg.pa_workers)
+        packed = np.packbits(final[: 8 * (length // 8)])
+        out.stage_s["amplification"] = out.stage_s.get("amplification", 0.0) + \
+            time.perf_counter() - t0
+        return packed
+
+    if executor is None:
+        done: Future = Future()
+        done.set_result(amplify())
+        out.pending = done
+    else:
+        out.pending = executor.submit(amplify)
+    ch.pool.promise(refill, lambda f=out.pending: f.result()[:refill].tobytes())
     timer.lap("amplification")
     return out
 
 
 def alice_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome,
                 n_pulses: int, intensity: np.ndarray, basis: np.ndarray, bits: np.ndarray,
-                rng: np.random.Generator) -> BlockOutcome:
-    """Alice's side of one block: fills ``out`` (``key`` set at the end) or raises."""
+                rng: np.random.Generator, executor: Executor | None = None) -> BlockOutcome:
+    """Alice's side of one block: fills ``out`` (call ``out.wait()`` for the key) or raises."""
     timer = _Timer(out)
     msg = ch.recv("bases")
     ch.send("announce", basis=pack_bits(basis), intensity=intensity)
@@ -199,12 +224,13 @@ def alice_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome
     seed = amplification.random_seed(key.size, rng)
     ch.send("pa-seed", seed=np.packbits(seed))
     ch.end_stage("amplification")
-    return _finish(ch, cfg, out, counts, key, seed, timer)
+    return _finish(ch, cfg, out, counts, key, seed, timer, executor)
 
 
 def bob_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome, n_pulses: int,
-              basis: np.ndarray, bits: np.ndarray, rng: np.random.Generator) -> BlockOutcome:
-    """Bob's side of one block: fills ``out`` (``key`` set at the end) or raises."""
+              basis: np.ndarray, bits: np.ndarray, rng: np.random.Generator,
+              executor: Executor | None = None) -> BlockOutcome:
+    """Bob's side of one block: fills ``out`` (call ``out.wait()`` for the key) or raises."""
     timer = _Timer(out)
     ch.send("bases", basis=pack_bits(basis), n=int(basis.size))
     msg = ch.recv("announce")
@@ -258,7 +284,7 @@ def bob_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome, 
 
     seed = unpack_bits(ch.recv("pa-seed")["seed"], amplification.seed_length_bits(key.size))
     ch.end_stage("amplification")
-    return _finish(ch, cfg, out, counts, key, seed, timer)
+    return _finish(ch, cfg, out, counts, key, seed, timer, executor)
 
 
 def _cascade_alice(ch: AuthenticatedChannel, cfg: ProtocolConfig,
