@@ -67,15 +67,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=30)
     args = parser.parse_args()
     run_dir = Path(tempfile.mkdtemp(prefix="bench-relay-"))
+    log = (run_dir / "up.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "euroqci", "up", str(ROOT / "examples" / "line-five.yaml"),
          "--run-dir", str(run_dir), "--max-rate-bps", "0", "--initial-key-bits", str(1 << 22)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        cwd=ROOT, stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         state_file = run_dir / "network-state.json"
         while not state_file.exists():
             if proc.poll() is not None:
-                raise SystemExit("euroqci up failed")
+                raise SystemExit(f"euroqci up failed: {(run_dir / 'up.log').read_text()[-2000:]}")
             time.sleep(0.1)
         clients = _clients(json.loads(state_file.read_text()))
         alice, carol, bob = clients["alice"], clients["carol"], clients["bob"]
@@ -97,6 +98,7 @@ def main() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+        log.close()
 
 
 if __name__ == "__main__":
