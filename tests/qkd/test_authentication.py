@@ -83,3 +83,17 @@ def test_pool_exhaustion_aborts():
     pool.take(32)
     with pytest.raises(ProtocolAbort, match="exhausted"):
         pool.take(16)
+
+
+def test_promised_refills_count_at_once_and_settle_in_order():
+    pool = KeyPool(b"ab")
+    calls = []
+    pool.promise(2, lambda: calls.append(1) or b"cd")
+    pool.promise(1, lambda: calls.append(2) or b"e")
+    assert pool.available_bits == 40 and calls == []
+    assert pool.take(1) == b"a" and calls == []  # no need to settle yet
+    assert pool.take(3) == b"bcd" and calls == [1]
+    assert pool.take(1) == b"e" and calls == [1, 2]
+    pool.promise(2, lambda: b"x")  # a refill that does not deliver what it promised
+    with pytest.raises(ProtocolAbort, match="promised"):
+        pool.take(2)
