@@ -41,7 +41,14 @@ from euroqci.qkd.cascade import (
 )
 from euroqci.qkd.ldpc import adapt_code, ldpc_decode, ldpc_frame_length, ldpc_syndrome
 from euroqci.qkd.reconciliation import binary_entropy, choose_method
-from euroqci.qkd.sifting import pack_bits, per_intensity, sift, unpack_bits
+from euroqci.qkd.sifting import (
+    pack_bits,
+    pack_labels,
+    per_intensity,
+    sift,
+    unpack_bits,
+    unpack_labels,
+)
 
 RECONCILIATION_CHOICES = ("auto", "cascade", "ldpc")
 BLIND_STEPS = 3  # LDPC retries revealing more punctured symbols (Martinez-Mateo et al. 2012)
@@ -175,7 +182,8 @@ def alice_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome
     """Alice's side of one block: fills ``out`` (call ``out.wait()`` for the key) or raises."""
     timer = _Timer(out)
     msg = ch.recv("bases")
-    ch.send("announce", basis=pack_bits(basis), intensity=intensity)
+    ch.send("announce", basis=pack_bits(basis), n=int(basis.size),
+            intensity=pack_labels(intensity, len(cfg.source.intensities)))
     ch.end_stage("sifting")
     if int(msg["n"]) != basis.size:  # Bob sees the same mismatch and aborts too
         raise ProtocolAbort(f"mismatched lengths: Bob reports {msg['n']} detections, "
@@ -235,10 +243,10 @@ def bob_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome, 
     ch.send("bases", basis=pack_bits(basis), n=int(basis.size))
     msg = ch.recv("announce")
     ch.end_stage("sifting")
-    intensity = np.asarray(msg["intensity"], dtype=np.uint8)
-    if intensity.size != basis.size:
-        raise ProtocolAbort(f"mismatched lengths: Alice announced {intensity.size} "
-                            f"intensity labels for {basis.size} detections")
+    if int(msg["n"]) != basis.size:  # Alice sees the same mismatch and aborts too
+        raise ProtocolAbort(f"mismatched lengths: Alice announced {msg['n']} "
+                            f"detections, Bob has {basis.size}")
+    intensity = unpack_labels(msg["intensity"], basis.size, len(cfg.source.intensities))
     sifted = sift(unpack_bits(msg["basis"], basis.size), basis)
     out.sifted_bits = int(sifted.key_index.size)
     timer.lap("sifting")

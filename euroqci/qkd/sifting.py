@@ -30,6 +30,31 @@ def unpack_bits(packed: np.ndarray, n_bits: int) -> np.ndarray:
     return np.unpackbits(packed, count=n_bits)
 
 
+def label_bits(n_labels: int) -> int:
+    """Bits per intensity label: ceil(log2(n_labels)), at least 1."""
+    return max(1, (n_labels - 1).bit_length())
+
+
+def pack_labels(labels: np.ndarray, n_labels: int) -> np.ndarray:
+    """Intensity labels (uint8 < n_labels) as packed bit planes, most significant first."""
+    labels = np.asarray(labels, dtype=np.uint8)
+    planes = [pack_bits((labels >> b) & 1) for b in reversed(range(label_bits(n_labels)))]
+    return np.concatenate(planes) if planes else np.zeros(0, dtype=np.uint8)
+
+
+def unpack_labels(packed: np.ndarray, n: int, n_labels: int) -> np.ndarray:
+    """Inverse of :func:`pack_labels` for ``n`` labels."""
+    packed = np.asarray(packed, dtype=np.uint8)
+    width = -(-n // 8)
+    k = label_bits(n_labels)
+    if packed.size != k * width:
+        raise InvalidParameter("packed labels", f"{packed.size} bytes", f"{k * width} bytes")
+    labels = np.zeros(n, dtype=np.uint8)
+    for i in range(k):
+        labels = (labels << 1) | unpack_bits(packed[i * width : (i + 1) * width], n)
+    return labels
+
+
 @dataclass(frozen=True)
 class SiftResult:
     """Indices (into the block's detections) of the key-basis and test-basis sifted events."""

@@ -8,7 +8,15 @@ from euroqci.physics.bb84 import expected_decoy_counts, finite_key_length
 from euroqci.physics.detectors import Detector
 from euroqci.physics.sources import DecoySource
 from euroqci.qkd import estimation
-from euroqci.qkd.sifting import pack_bits, per_intensity, sift, unpack_bits
+from euroqci.qkd.sifting import (
+    label_bits,
+    pack_bits,
+    pack_labels,
+    per_intensity,
+    sift,
+    unpack_bits,
+    unpack_labels,
+)
 
 SOURCE = DecoySource((0.5, 0.27, 2e-4), (0.39, 0.43, 0.18))
 
@@ -22,6 +30,16 @@ def test_sift_indices_and_frames():
     np.testing.assert_array_equal(sift(a, b, frame_bits=3).key_index, [0, 4, 5])
     with pytest.raises(InvalidParameter, match="same length"):
         sift(a, b[:-1])
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_label_packing_round_trip(k):
+    labels = np.random.default_rng(k).integers(0, k, 1003).astype(np.uint8)
+    packed = pack_labels(labels, k)
+    assert packed.size == label_bits(k) * 126
+    np.testing.assert_array_equal(unpack_labels(packed, 1003, k), labels)
+    with pytest.raises(InvalidParameter):
+        unpack_labels(packed[:-1], 1003, k)
 
 
 def test_pack_round_trip_and_counts():
