@@ -123,6 +123,7 @@ class JournalEntry:
 
 @dataclass
 class _Pending:
+    source: str
     key_ids: list[str]
     sizes: list[int]
     share_count: int
@@ -173,9 +174,9 @@ class Relay:
         #: ETSI 020 hand-overs waiting for their ack: (first key ID, target SAE) -> future
         self.ext_acks: dict[tuple[str, str], asyncio.Future] = {}
         self._pending: dict[str, _Pending] = {}
-        #: completed relays awaiting the source's ack or void: relay_id -> (key IDs, master,
-        #: local slave SAEs); bounded, oldest forgotten first
-        self._supplied: dict[str, tuple[list[str], str, list[str]]] = {}
+        #: completed relays awaiting the source's ack or void: relay_id -> (source KME,
+        #: key IDs, master, local slave SAEs); bounded, oldest forgotten first
+        self._supplied: dict[str, tuple[str, list[str], str, list[str]]] = {}
         self._background: set[asyncio.Task] = set()
         self._view: tuple[float, dict[LinkId, float], set[str]] | None = None
 
@@ -453,8 +454,12 @@ class Relay:
                         msg: Mapping[str, Any]) -> dict[str, Any]:
         """Destination: keep the share; with all shares, store the key (completion)."""
         self._expire()
-        pending = self._pending.setdefault(
-            relay_id, _Pending([k for k, _ in keys], [s for _, s in keys], share_count))
+        pending = self._pending.setdefault(relay_id, _Pending(
+            path[0], [k for k, _ in keys], [s for _, s in keys], share_count))
+        if (pending.source != path[0] or pending.share_count != share_count
+                or not 0 <= share_index < share_count or share_index in pending.shares
+                or sum(pending.sizes) != 8 * len(plaintext)):
+            raise RelayFailed(f"share {share_index} of relay {relay_id} does not fit")
         pending.shares[share_index] = plaintext
         self.record(relay_id, "destination", path, share_index, share_count, keys)
         if len(pending.shares) < pending.share_count:
@@ -469,7 +474,7 @@ class Relay:
             offset += size_bits // 8
         master, slaves = str(msg["initiator_sae_id"]), [str(s) for s in msg["target_sae_ids"]]
         local = await self.supply(out, master, slaves)
-        self._supplied[relay_id] = (pending.key_ids, master, local)
+        self._supplied[relay_id] = (pending.source, pending.key_ids, master, local)
         while len(self._supplied) > self.journal.maxlen:
             del self._supplied[next(iter(self._supplied))]
         return {"relay_id": relay_id, "status": "relayed", "kme": self.kme_id}
@@ -477,11 +482,12 @@ class Relay:
     async def handle_ack(self, caller_kme: str, msg: Mapping[str, Any]) -> dict[str, Any]:
         """Key supply notification from the source: the relay is closed."""
         relay_id = str(msg["relay_id"])
-        entry = self._supplied.pop(relay_id, None)
-        if entry is None:
-            raise KeyNotFound(f"no completed relay {relay_id} at {self.kme_id}")
+        entry = self._supplied.get(relay_id)
+        if entry is None or entry[0] != caller_kme:
+            raise KeyNotFound(f"no completed relay {relay_id} from {caller_kme} here")
+        del self._supplied[relay_id]
         self.record(relay_id, "acknowledged", (caller_kme, self.kme_id), 0, 1,
-                    [(k, 0) for k in entry[0]])
+                    [(k, 0) for k in entry[1]])
         return {"relay_id": relay_id, "ack_status": "acknowledged", "kme": self.kme_id}
 
     async def supply(self, keys: list[tuple[str, bytes]], master: str,
@@ -504,13 +510,16 @@ class Relay:
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.client.aclose()
 
-    def handle_void(self, msg: Mapping[str, Any]) -> dict[str, Any]:
+    def handle_void(self, caller_kme: str, msg: Mapping[str, Any]) -> dict[str, Any]:
         """The source abandons a relay: drop its shares, delete its keys if stored."""
         relay_id = str(msg["relay_id"])
-        self._pending.pop(relay_id, None)
-        entry = self._supplied.pop(relay_id, None)
-        if entry is not None:
-            key_ids, master, local = entry
+        pending = self._pending.get(relay_id)
+        if pending is not None and pending.source == caller_kme:
+            del self._pending[relay_id]
+        entry = self._supplied.get(relay_id)
+        if entry is not None and entry[0] == caller_kme:
+            del self._supplied[relay_id]
+            _, key_ids, master, local = entry
             for slave in local:
                 try:
                     self.store.take_keys(key_ids, master, slave)

@@ -118,7 +118,7 @@ async def ack(request: Request, caller: KmeCaller, body: Ack) -> dict[str, Any]:
 @router.post(f"{PEER_PREFIX}/void")
 async def void(request: Request, caller: KmeCaller, body: Void) -> dict[str, Any]:
     """The source abandons a relay: drop its pending shares."""
-    return _relay(request).handle_void(body.model_dump())
+    return _relay(request).handle_void(caller, body.model_dump())
 
 
 @router.get("/kmapi/versions")
