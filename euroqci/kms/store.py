@@ -272,10 +272,14 @@ class KeyStore:
             avail[cid] = res.material[i * self.chunk_bytes : (i + 1) * self.chunk_bytes]
             order.appendleft(cid)
 
-    def commit(self, res: Reservation) -> None:
-        """Mark reserved chunks used (after the peer stored its copy, or to burn them)."""
-        lk = _link_key(res.link)
-        self._enqueue(lambda conn: _mark_used(conn, self.kme_id, lk, res.chunk_ids))
+    def commit(self, res: Reservation, *, wait: bool = True) -> None:
+        """Mark reserved chunks used (after the peer stored its copy, or to burn them).
+
+        ``wait=False``: the request's answer need not wait for this write. Safe when the
+        peer already recorded the chunks as used: were this write lost in a crash, the
+        peer refuses any later claim on them and they are burned then.
+        """
+        self._enqueue([_mark_used(self.kme_id, res.link, res.chunk_ids)], track=wait)
 
     def take_link_keys(self, link: LinkId, n_blocks: int, *, sender: str):
         """Reserve and commit ``n_blocks`` chunks at once: ``[(chunk_id, bytes)]`` (relay)."""
@@ -291,9 +295,7 @@ class KeyStore:
         if len(set(chunk_ids)) != len(chunk_ids) or any(c not in avail for c in chunk_ids):
             raise KeyNotFound(f"link key of {link[0]}-{link[1]} named by the peer is not available")
         parts = [avail.pop(c) for c in chunk_ids]
-        lk = _link_key(link)
-        ids = tuple(chunk_ids)
-        self._enqueue(lambda conn: _mark_used(conn, self.kme_id, lk, ids))
+        self._enqueue([_mark_used(self.kme_id, link, chunk_ids)])
         return parts
 
     # ---- incoming keys from the KME at the other end of a link -----------------------
@@ -318,19 +320,13 @@ class KeyStore:
             for slave in item.slave_saes:
                 self._remember(item.key_id, slave, item.master_sae, material)
         if accepted:
-            lk = _link_key(link)
             used = [c for item, _ in accepted for c in item.chunk_ids]
             rows = [
                 _key_row(self.kme_id, it.key_id, s, it.master_sae, m)
                 for it, m in accepted
                 for s in it.slave_saes
             ]
-
-            def op(conn: sa.Connection) -> None:
-                _mark_used(conn, self.kme_id, lk, used)
-                conn.execute(sae_keys.insert(), rows)
-
-            self._enqueue(op)
+            self._enqueue([_mark_used(self.kme_id, link, used), (_INSERT_KEYS, rows)])
         return reasons
 
     # ---- SAE keys ----------------------------------------------------------------------
@@ -344,7 +340,7 @@ class KeyStore:
         rows = [_key_row(self.kme_id, kid, s, master_sae, m) for kid, m in keys for s in slave_saes]
         for row in rows:
             self._remember(row["key_id"], row["slave_sae"], master_sae, row["material"])
-        self._enqueue(lambda conn: conn.execute(sae_keys.insert(), rows))
+        self._enqueue([(_INSERT_KEYS, rows)])
 
     def take_keys(self, key_ids: Sequence[str], master_sae: str, slave_sae: str) -> list[SaeKey]:
         """Remove and return the keys ``slave_sae`` asks for, all or none.
@@ -365,12 +361,7 @@ class KeyStore:
                 )
         taken = [SaeKey(kid, self._forget(kid, slave_sae)) for kid in key_ids]
         params = [{"k": self.kme_id, "i": kid, "s": slave_sae} for kid in key_ids]
-        stmt = sae_keys.delete().where(
-            sae_keys.c.kme == sa.bindparam("k"),
-            sae_keys.c.key_id == sa.bindparam("i"),
-            sae_keys.c.slave_sae == sa.bindparam("s"),
-        )
-        self._enqueue(lambda conn: conn.execute(stmt, params))
+        self._enqueue([(_DELETE_KEYS, params)])
         return taken
 
     def close(self) -> None:
@@ -424,11 +415,12 @@ class KeyStore:
             for kid, slave, master, material in keys:
                 self._remember(kid, slave, master, material)
 
-    def _enqueue(self, op: Callable[[sa.Connection], object]) -> concurrent.futures.Future:
+    def _enqueue(self, op: Write, *, track: bool = True) -> concurrent.futures.Future:
+        """Queue a write: a function of the connection, or (statement, rows) steps."""
         fut: concurrent.futures.Future = concurrent.futures.Future()
         self._last = fut
         tracker = _writes.get()
-        if tracker is not None:
+        if track and tracker is not None:
             tracker.last = fut
         self._queue.put((op, fut))
         return fut
@@ -457,7 +449,7 @@ class KeyStore:
             return
         try:
             with self.engine.begin() as conn:
-                results = [op(conn) for op, _ in batch]
+                results = _run_batch(conn, [op for op, _ in batch])
         except Exception as exc:
             log.error("key store write failed: %s", type(exc).__name__)
             self._failed = exc  # memory and database now differ: refuse all further work
@@ -494,17 +486,54 @@ def _refusal(item: IncomingKey, avail, pending, chunk_bytes: int) -> str | None:
     return None
 
 
-def _mark_used(conn: sa.Connection, kme: str, lk: str, chunk_ids: Sequence[str]) -> None:
-    stmt = (
-        link_chunks.update()
-        .where(
-            link_chunks.c.kme == kme,
-            link_chunks.c.link == lk,
-            link_chunks.c.chunk_id == sa.bindparam("cid"),
-        )
-        .values(used=True, material=b"")
+_MARK_USED = (
+    link_chunks.update()
+    .where(
+        link_chunks.c.kme == sa.bindparam("k"),
+        link_chunks.c.link == sa.bindparam("l"),
+        link_chunks.c.chunk_id == sa.bindparam("c"),
     )
-    conn.execute(stmt, [{"cid": c} for c in chunk_ids])
+    .values(used=True, material=b"")
+)
+_INSERT_KEYS = sae_keys.insert()
+_DELETE_KEYS = sae_keys.delete().where(
+    sae_keys.c.kme == sa.bindparam("k"),
+    sae_keys.c.key_id == sa.bindparam("i"),
+    sae_keys.c.slave_sae == sa.bindparam("s"),
+)
+
+#: a queued write: a function of the connection (its result is returned), or steps
+#: (statement, rows) that the writer merges with neighbouring steps of the same statement
+Write = Callable[[sa.Connection], object] | list[tuple[sa.Executable, list[dict]]]
+
+
+def _mark_used(kme: str, link: LinkId, chunk_ids: Sequence[str]):
+    lk = _link_key(link)
+    return _MARK_USED, [{"k": kme, "l": lk, "c": c} for c in chunk_ids]
+
+
+def _run_batch(conn: sa.Connection, ops: list[Write]) -> list:
+    """Execute writes in order; consecutive steps of one statement become one executemany
+    (order is kept: a key inserted then deleted in one batch stays deleted)."""
+    results: list = []
+    stmt, rows = None, []
+    for op in ops:
+        if callable(op):
+            if rows:
+                conn.execute(stmt, rows)
+            stmt, rows = None, []
+            results.append(op(conn))
+            continue
+        for step_stmt, step_rows in op:
+            if step_stmt is not stmt and rows:
+                conn.execute(stmt, rows)
+                rows = []
+            stmt = step_stmt
+            rows.extend(step_rows)
+        results.append(None)
+    if rows:
+        conn.execute(stmt, rows)
+    return results
 
 
 def _make_engine(url: str) -> sa.Engine:

@@ -20,8 +20,9 @@ def _third_party(pki, sae: str, server) -> QKD014Client:
     )
 
 
-def test_third_party_client_gets_the_same_key_at_both_ends_of_a_direct_link(pki, run_kmes):
+def test_third_party_client_gets_the_same_key_at_both_ends_of_a_direct_link(pki, run_kmes, clients):
     kmes = run_kmes()
+    wait_for_keys(clients("alice", kmes["A"]), "bob")  # the link's key is being fed
     alice, bob = _third_party(pki, "alice", kmes["A"]), _third_party(pki, "bob", kmes["B"])
     code, status = alice.get_status("bob")
     assert code == 200, status

@@ -277,8 +277,8 @@ async def issue_keys(ctx: KmeContext, master: str, slave: str, req: KeyRequest) 
     if relayed:
         jobs.append(ctx.relay.deliver(keys, master, relayed, opts.relay_options))
     outcomes = await asyncio.gather(*jobs, return_exceptions=True)
-    for res in reservations.values():
-        ctx.store.commit(res)  # announced: used at the peer, or burned if it refused them
+    for res in reservations.values():  # announced: used at the peer, or burned if refused
+        ctx.store.commit(res, wait=False)  # the peer's durable record is the authority
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
