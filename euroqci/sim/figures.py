@@ -85,6 +85,14 @@ def overseas_groups(sites: Sequence[Site], radius_deg: float = 6.0) -> list[list
     return groups
 
 
+def _plot_track(ax, lat, lon, label: str, **style) -> None:
+    """A ground track as lines, broken where it wraps around the antimeridian."""
+    lat, lon = np.asarray(lat), np.asarray(lon)
+    jump = np.flatnonzero(np.abs(np.diff(lon)) > 180) + 1
+    for k, (la, lo) in enumerate(zip(np.split(lat, jump), np.split(lon, jump), strict=True)):
+        ax.plot(lo, la, label=label if k == 0 else None, **style)
+
+
 def _box_around(points: np.ndarray, margin_deg: float) -> tuple[float, float, float, float]:
     (x0, y0), (x1, y1) = points.min(axis=0) - margin_deg, points.max(axis=0) + margin_deg
     return float(x0), float(x1), float(y0), float(y1)
@@ -110,12 +118,8 @@ def network_map(result: SimResult, sites: Sequence[Site], path: Path,
     main = fig.add_axes([0.04, 0.27 if groups else 0.06, 0.82, 0.68 if groups else 0.88])
     _draw_land(main, box)
     for name, (lat, lon) in (ground_tracks or {}).items():
-        lon = np.asarray(lon)
-        jump = np.flatnonzero(np.abs(np.diff(lon)) > 180) + 1
-        for k, (la, lo) in enumerate(zip(np.split(np.asarray(lat), jump), np.split(lon, jump),
-                                         strict=True)):
-            main.plot(lo, la, color="#d0431f", lw=0.6, alpha=0.5, ls="--", zorder=1,
-                      label=f"ground track {name}" if k == 0 else None)
+        _plot_track(main, lat, lon, f"ground track {name}", color="#d0431f", lw=0.6,
+                    alpha=0.5, ls="--", zorder=1)
     _network_layer(main, result, by_id, norm, cmap, box)
     main.set_title(f"{result.model.name}: mean secret key rate per fiber link "
                    f"({result.config.days:g} days)")
@@ -144,13 +148,13 @@ def ground_track_map(sites: Sequence[Site], ground_tracks: dict, path: Path) -> 
     fig, ax = plt.subplots(figsize=(11, 5.5))
     _draw_land(ax, (-180, 180, -75, 80), level="world")
     ax.set_aspect(1.0)
-    for name, (lat, lon) in ground_tracks.items():
-        ax.scatter(lon, lat, s=0.5, label=name, zorder=1)
+    for k, (name, (lat, lon)) in enumerate(ground_tracks.items()):
+        _plot_track(ax, lat, lon, name, color=f"C{k % 10}", lw=0.8, zorder=1)
     ogs = np.array([(s.lon, s.lat) for s in sites if s.kind == "ground_station"] or [(0, 0)])
     ax.scatter(ogs[:, 0], ogs[:, 1], marker="o", s=25, c="#d0431f", edgecolors="white",
                zorder=3, label="optical ground station")
     ax.set_title("Satellite ground tracks (first orbits of the run) and ground stations")
-    ax.legend(loc="lower left", fontsize=7, markerscale=6)
+    ax.legend(loc="lower left", fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
