@@ -57,16 +57,38 @@ def test_bad_network_descriptions_are_named(data, message):
         parse_network(data)
 
 
-@pytest.fixture(scope="module")
-def diamond(tmp_path_factory):
+@pytest.fixture()
+def diamond(tmp_path):
     desc = load_network(EXAMPLES / "diamond.yaml")
-    with running_network(desc, tmp_path_factory.mktemp("diamond"), STATIC_FEEDS) as (r, loop):
-        yield r, loop
+    with running_network(desc, tmp_path, STATIC_FEEDS) as (runner, loop):
+        yield runner, loop
 
 
 def _entries(runner, kme: str, key_id: str, role: str | None = None):
     return [e for e in runner.relay_of(kme).journal
             if key_id in e.key_ids and role in (None, e.role)]
+
+
+def _drain(runner, loop, kme: str, link: tuple[str, str], n_chunks: int | None = None):
+    """Take link key out of one KME's store, as if spent on other keys."""
+    store = runner.relay_of(kme).store
+
+    async def take() -> None:
+        store.reserve(link, n_chunks or store.available_chunks(link), oldest_first=True)
+
+    on_loop(loop, take())
+
+
+def _fresh_view(runner, loop) -> None:
+    """Make KME A poll every KME's link levels now (the view is otherwise cached 5 s)."""
+    relay = runner.relay_of("A")
+    relay._view = None
+    on_loop(loop, relay.link_view())
+
+
+def _source_path(runner, key_id: str) -> tuple[str, ...]:
+    (entry,) = _entries(runner, "A", key_id, "source")
+    return entry.path
 
 
 def test_void_after_completion_deletes_the_key_at_the_destination(diamond):
@@ -83,20 +105,31 @@ def test_void_after_completion_deletes_the_key_at_the_destination(diamond):
     assert answer.status_code == 400
 
 
-def test_relay_takes_the_widest_path_and_reroutes_around_a_failed_node(diamond):
+def test_route_follows_the_available_key(diamond):
+    """network.routing.route: the widest bottleneck wins; equal stores go to T1 (tie)."""
     runner, loop = diamond
-    alice, bob = sae_client(runner.state, "alice"), sae_client(runner.state, "bob")
-    with alice, bob:
+    with sae_client(runner.state, "alice") as alice, sae_client(runner.state, "bob") as bob:
+        _fresh_view(runner, loop)
         key_id, _ = relayed_key(alice, bob, "alice", "bob")
-        # equal stores: the widest-path tie goes to the lexicographically smaller T1
+        assert _source_path(runner, key_id) == ("A", "T1", "B")
         assert [e.role for e in _entries(runner, "T1", key_id)] == ["trusted"]
         assert _entries(runner, "T2", key_id) == []
-        (source,) = _entries(runner, "A", key_id)
-        assert source.path == ("A", "T1", "B")
-        on_loop(loop, runner.stop_kme("T1"))
+        for kme in ("A", "T1"):
+            _drain(runner, loop, kme, ("A", "T1"), 100)
+        _fresh_view(runner, loop)
         key_id, _ = relayed_key(alice, bob, "alice", "bob")
-        (source,) = _entries(runner, "A", key_id)
-        assert source.path == ("A", "T2", "B")
+        assert _source_path(runner, key_id) == ("A", "T2", "B")
+    assert runner.relay_of("A").counters["reroutes"] == 0
+
+
+def test_reroute_around_a_failed_trusted_node(diamond):
+    runner, loop = diamond
+    _fresh_view(runner, loop)  # still says T1 is up (and preferred) after it stops
+    on_loop(loop, runner.stop_kme("T1"))
+    with sae_client(runner.state, "alice") as alice, sae_client(runner.state, "bob") as bob:
+        key_id, _ = relayed_key(alice, bob, "alice", "bob")
+        assert _source_path(runner, key_id) == ("A", "T2", "B")
+        assert runner.relay_of("A").counters["reroutes"] == 1
         assert len(_entries(runner, "B", key_id, "destination")) == 1
         for _ in range(100):  # the source's acknowledgement follows enc_keys
             if _entries(runner, "B", key_id, "acknowledged"):
@@ -105,7 +138,19 @@ def test_relay_takes_the_widest_path_and_reroutes_around_a_failed_node(diamond):
         assert len(_entries(runner, "B", key_id, "acknowledged")) == 1
         # with both trusted nodes down there is no route: ETSI 014 503 with the reason
         on_loop(loop, runner.stop_kme("T2"))
-        runner.relay_of("A")._view = None  # forget the cached link view at once
+        _fresh_view(runner, loop)
         answer = alice.post("/api/v1/keys/bob/enc_keys", json={"number": 1})
-        assert answer.status_code == 503
-        assert "route" in answer.json()["message"]
+    assert answer.status_code == 503
+    assert "route" in answer.json()["message"]
+
+
+def test_reroute_around_a_link_out_of_key(diamond):
+    """T1 has no key left on T1-B but A's cached view does not know yet: T1 refuses the
+    hop naming the link, and A re-routes through T2."""
+    runner, loop = diamond
+    _fresh_view(runner, loop)
+    _drain(runner, loop, "T1", ("B", "T1"))
+    with sae_client(runner.state, "alice") as alice, sae_client(runner.state, "bob") as bob:
+        key_id, _ = relayed_key(alice, bob, "alice", "bob")
+    assert _source_path(runner, key_id) == ("A", "T2", "B")
+    assert runner.relay_of("A").counters["reroutes"] == 1
