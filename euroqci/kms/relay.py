@@ -192,8 +192,9 @@ class Relay:
 
         Called by ``enc_keys`` with the ETSI 014 extensions it honoured as ``options``
         (``euroqci_multipath``: number of node-disjoint paths). Returns once every target
-        KME stored the keys (completion and acknowledgement done). Raises
-        :class:`RelayFailed` (ETSI 014: 503) when no route has enough key.
+        KME stored the keys (completion); the acknowledgements follow in the background.
+        If one target fails, the others are voided and :class:`RelayFailed` (ETSI 014:
+        503) is raised, e.g. when no route has enough key.
         """
         n_paths = int((options or {}).get(MULTIPATH_EXTENSION, 1))
         if n_paths < 1:
@@ -285,7 +286,7 @@ class Relay:
                 failed_nodes.update(n for n in exc.failed_nodes if n != self.kme_id)
                 failed_links.update(exc.failed_links)
                 self._view = None
-                self.counters["reroutes"] += attempt + 1 < self.max_attempts
+                self.counters["reroutes"] += int(attempt + 1 < self.max_attempts)
                 await self._void(target, relay_id)
                 continue
             for i, path in enumerate(paths):
@@ -533,6 +534,7 @@ class Relay:
             del self._pending[relay_id]
 
     def record(self, relay_id: str, role: str, path: Sequence[str], share_index: int,
-                share_count: int, keys: Sequence[tuple[str, Any]]) -> None:
+               share_count: int, keys: Sequence[tuple[str, Any]]) -> None:
+        """Add an entry to the journal (key IDs only, never key material)."""
         self.journal.append(JournalEntry(relay_id, role, tuple(path), share_index, share_count,
                                          tuple(k for k, _ in keys)))
