@@ -94,25 +94,22 @@ def adapt_code(qber_estimate: float, seed: int, n: int = DEFAULT_CODE_LENGTH,
     h = binary_entropy(max(qber_estimate, 1e-4))
     r_target = 1.0 - efficiency * h
     p_want = min(d, math.ceil(span * (n - d) * h))
-    # p = d - k + R (n - d): the largest mother rate R0 leaving p >= p_want, else the
-    # lowest rate (less reserve for retries) as long as p >= 0
-    r0 = None
+    # p = d - k + R (n - d) must lie in [0, d]; take the largest mother rate R0 leaving
+    # p >= p_want punctured symbols for the retries, else the one leaving the most
+    r0, best_p = None, -1.0
     for rate in MOTHER_RATES:
         p = d - (n - build_ldpc_code(n, rate).m) + r_target * (n - d)
-        if p >= 0:
-            r0 = rate
-        if p >= p_want - 1e-9:
-            break
+        if 0 <= p <= d and p > best_p:
+            r0, best_p = rate, p
+            if p >= p_want - 1e-9:
+                break
     if r0 is None:
         raise InvalidParameter("qber_estimate", qber_estimate,
-                               "the LDPC codes cover QBER up to ~9 % (no key above ~11 %)")
+                               "outside the LDPC range (about 1.5-9 %): use Cascade")
     code = build_ldpc_code(n, r0)
     k = n - code.m
     # R = (k - s)/(n - d)  ->  s = k - R (n - d), clipped to [0, d]
     s = int(np.clip(math.ceil(k - r_target * (n - d)), 0, d))
-    if k - r_target * (n - d) > d:
-        raise InvalidParameter("qber_estimate", qber_estimate,
-                               "below the LDPC range: use Cascade (choose_method)")
     p = d - s
     rng = np.random.default_rng(seed)
     punct = _untainted_positions(code, p, rng)
@@ -136,7 +133,7 @@ def _untainted_positions(code: LdpcCode, p: int, rng: np.random.Generator) -> np
     by_var = np.argsort(edge_var, kind="stable")
     var_ptr = np.concatenate(([0], np.cumsum(np.bincount(edge_var, minlength=code.n))))
     edge_check = np.repeat(np.arange(code.m), np.diff(code.check_ptr))[by_var]
-    order = np.lexsort((rng.random(code.n), code.var_degree))
+    order = rng.permutation(code.n)
     used = np.zeros(code.m, dtype=bool)
     chosen: list[int] = []
     for v in order:
@@ -202,7 +199,8 @@ def ldpc_decode(adapted: AdaptedCode, bob_key: np.ndarray, syndrome: np.ndarray,
 
 def ldpc_reconcile_in_memory(alice_key: np.ndarray, bob_key: np.ndarray, qber_estimate: float,
                              rng: np.random.Generator, *, n: int = DEFAULT_CODE_LENGTH,
-                             blind_steps: int = 3) -> ReconciliationResult:
+                             blind_steps: int = 3, efficiency: float = START_EFFICIENCY,
+                             span: float = BLIND_SPAN) -> ReconciliationResult:
     """Syndrome reconciliation of frames of :func:`ldpc_frame_length` bits, in process.
 
     With ``blind_steps`` > 0, frames that fail are retried up to that many times, each
@@ -212,7 +210,7 @@ def ldpc_reconcile_in_memory(alice_key: np.ndarray, bob_key: np.ndarray, qber_es
     bob = as_frames(bob_key, "bob_key")
     if alice.shape != bob.shape:
         raise InvalidParameter("bob_key.shape", bob.shape, f"must equal alice's {alice.shape}")
-    adapted = adapt_code(qber_estimate, int(rng.integers(0, 2**63 - 1)), n)
+    adapted = adapt_code(qber_estimate, int(rng.integers(0, 2**63 - 1)), n, efficiency, span)
     syn, punct = ldpc_syndrome(adapted, alice, rng)
     corrected, ok = ldpc_decode(adapted, bob, syn, qber_estimate)
     leaked = np.full(alice.shape[0], adapted.leaked_bits, dtype=np.int64)

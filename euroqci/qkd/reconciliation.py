@@ -21,18 +21,23 @@ import numpy as np
 from euroqci.errors import InvalidParameter, check_range
 
 __all__ = [
+    "LDPC_MAX_QBER",
     "LDPC_QBER_THRESHOLD",
     "ReconciliationResult",
     "binary_entropy",
     "choose_method",
 ]
 
-#: Above this QBER the LDPC path is chosen. At Q <= 2 % even the asymptotic threshold of the
-#: best high-rate BSC codes gives f >= 1.06-1.15 (Elkouss et al., ISIT 2009, Table I: R=0.9
-#: -> f_thr = 1.15, R=0.85 -> 1.065) and finite codes of 10^4 bits lose another 5-10 %,
-#: while optimised Cascade reaches f ~ 1.05-1.07 there. Above ~3 % our rate-adaptive
-#: codes reach f <= 1.10 in ONE message, whereas Cascade needs ~100 round trips.
-LDPC_QBER_THRESHOLD = 0.03
+#: LDPC is chosen for LDPC_QBER_THRESHOLD <= QBER <= LDPC_MAX_QBER, Cascade elsewhere.
+#: Below ~2 % even the asymptotic thresholds of the best high-rate BSC codes give
+#: f >= 1.06-1.15 (Elkouss et al., ISIT 2009, Table I: R = 0.9 -> f_thr = 1.15), while
+#: optimised Cascade reaches f ~ 1.07 at n = 10^4. Our n = 10^4 LDPC codes measure
+#: f ~ 1.15-1.22 (docs/reconciliation.md), so Cascade leaks less at every QBER; LDPC is
+#: used where Cascade's cost in round trips is highest (>= ~1000 per batch above 5 %)
+#: and the efficiency gap is smallest. Above 9 % the mother codes (lowest rate 0.55 in
+#: Table I) cannot reach the needed rate, and Cascade (which works to 11 %) takes over.
+LDPC_QBER_THRESHOLD = 0.05
+LDPC_MAX_QBER = 0.09
 
 
 def binary_entropy(p: np.ndarray | float) -> np.ndarray | float:
@@ -45,13 +50,13 @@ def binary_entropy(p: np.ndarray | float) -> np.ndarray | float:
 
 
 def choose_method(qber: float) -> str:
-    """Return ``"cascade"`` below :data:`LDPC_QBER_THRESHOLD`, else ``"ldpc"``.
+    """``"ldpc"`` for QBER in [LDPC_QBER_THRESHOLD, LDPC_MAX_QBER], else ``"cascade"``.
 
     Raises :class:`InvalidParameter` for a QBER outside [0, 0.5): no reconciliation can
     help at or above 50 % (and a key needs Q below ~11 % anyway).
     """
     check_range("qber", qber, low=0.0, high=0.5, high_inclusive=False)
-    return "cascade" if qber < LDPC_QBER_THRESHOLD else "ldpc"
+    return "ldpc" if LDPC_QBER_THRESHOLD <= qber <= LDPC_MAX_QBER else "cascade"
 
 
 @dataclass(frozen=True)
