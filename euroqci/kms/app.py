@@ -127,6 +127,7 @@ def create_app(
         description="ETSI GS QKD 014 V1.1.1 key delivery over mutual TLS (see docs/kms-api.md).",
         lifespan=lifespan,
         strict_content_type=False,  # the standard's clients may POST without Content-Type
+        telemetry={"tracing": False, "metrics": False, "logs": False},  # see /ops/metrics
     )
     for exc_type in (EuroQCIError, RequestValidationError, HTTPException):
         app.add_exception_handler(exc_type, handle_error)
