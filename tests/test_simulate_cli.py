@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from euroqci.cli import main
@@ -41,6 +42,10 @@ def test_simulate_writes_summary_report_and_figures(scenario_file, tmp_path, cap
     assert doc["trusted_nodes_added"] and all(n.startswith("TN-") for n in
                                               doc["trusted_nodes_added"])
     assert doc["totals"]["max_conservation_error"] < 1e-9
+    series = np.load(out / "timeseries.npz")
+    assert series["store_bits"].shape == (len(series["time_s"]), len(doc["links"]))
+    assert series["served_bits"].shape == (len(series["time_s"]), len(doc["demands"]))
+    assert np.all(np.diff(series["served_bits"], axis=0) >= 0)
     for png in ("map.png", "ground_tracks.png", "time_series.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (out / "report.html").read_text()

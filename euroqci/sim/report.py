@@ -1,4 +1,4 @@
-"""A run's outputs: ``summary.json``, the PNG figures and ``report.html``.
+"""A run's outputs: ``summary.json``, ``timeseries.npz``, the PNG figures and ``report.html``.
 
 ``report.html`` is one self-contained file: figures inlined as base64 PNG, styles inline, no
 script, font or tile fetched from anywhere, so it opens offline and can be mailed around.
@@ -98,11 +98,20 @@ def summary(result: SimResult, ctx: ReportContext) -> dict:
 
 def write_outputs(result: SimResult, ctx: ReportContext, out_dir: Path,
                   doc: dict | None = None) -> dict[str, Path]:
-    """Write summary.json, the PNG figures and report.html into ``out_dir``."""
+    """Write summary.json, timeseries.npz (store levels and cumulative service per sample),
+    the PNG figures and report.html into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = doc if doc is not None else summary(result, ctx)
-    paths = {"summary": out_dir / "summary.json"}
+    paths = {"summary": out_dir / "summary.json", "timeseries": out_dir / "timeseries.npz"}
     paths["summary"].write_text(json.dumps(doc, indent=1))
+    m = result.model
+    np.savez_compressed(
+        paths["timeseries"], time_s=result.sample_time_s,
+        link_a=np.array([a for a, _ in m.link_ids]), link_b=np.array([b for _, b in m.link_ids]),
+        store_bits=result.sample_store_bits,
+        demand_a=np.array([a for a, _ in m.demand_ends], dtype=str),
+        demand_b=np.array([b for _, b in m.demand_ends], dtype=str),
+        served_bits=result.sample_served_bits, requested_bits=result.sample_requested_bits)
     paths["map"] = figures.network_map(result, ctx.sites, out_dir / "map.png",
                                        ctx.ground_tracks)
     if ctx.ground_tracks:
@@ -110,8 +119,8 @@ def write_outputs(result: SimResult, ctx: ReportContext, out_dir: Path,
                                                           out_dir / "ground_tracks.png")
     paths["time_series"] = figures.time_series(result, out_dir / "time_series.png")
     paths["report"] = out_dir / "report.html"
-    paths["report"].write_text(render_html(doc, [paths[k] for k in paths if k not in
-                                                ("summary", "report")]))
+    figs = [paths[k] for k in ("map", "ground_tracks", "time_series") if k in paths]
+    paths["report"].write_text(render_html(doc, figs))
     return paths
 
 

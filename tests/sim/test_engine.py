@@ -1,13 +1,16 @@
 """The engine against hand calculations, the KMS ledger rules and its own invariants."""
 
+import networkx as nx
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from euroqci.network.relay import KeyLedger
 from euroqci.network.routing import route
 from euroqci.sim import metrics
 from euroqci.sim.engine import SimConfig, simulate
-from euroqci.sim.model import SatellitePasses
+from euroqci.sim.model import SatellitePasses, SimModel
 
 from .conftest import chain_model, tree_model
 
@@ -140,3 +143,30 @@ def test_site_availability_follows_the_outages():
     assert 0.2 < expected < 0.99
     assert avail["A"] == pytest.approx(expected, abs=1e-12)
     assert avail["D"] == avail["A"] and avail["B"] == 1.0
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31), n=st.integers(3, 9), n_dem=st.integers(1, 5),
+       fail=st.booleans())
+def test_books_balance_on_random_networks(seed, n, n_dem, fail):
+    rng = np.random.default_rng(seed)
+    g = nx.connected_watts_strogatz_graph(n, 2, 0.5, seed=seed % 1000)
+    nodes = tuple(f"S{i}" for i in range(n))
+    links = tuple(sorted(tuple(sorted((nodes[a], nodes[b]))) for a, b in g.edges))
+    n_l = len(links)
+    ends = tuple(tuple(rng.choice(nodes, 2, replace=False)) for _ in range(n_dem))
+    passes = SatellitePasses(rng.integers(0, n_l, 4), np.sort(rng.uniform(0, 20000, 4)),
+                             rng.uniform(1e3, 1e5, 4), rng.uniform(0, 1, 4), np.full(4, 40.0))
+    kw = dict(link_mtbf_s=rng.uniform(3e3, 3e4, n_l), link_mttr_s=rng.uniform(3e2, 3e3, n_l),
+              node_mtbf_s=rng.uniform(1e4, 1e5, n), node_mttr_s=rng.uniform(3e2, 3e3, n)) \
+        if fail else {}
+    model = SimModel("random", nodes, links, ("fiber",) * n_l, rng.uniform(0, 500, n_l),
+                     rng.uniform(1e3, 1e5, n_l), np.full(n_l, 10.0), np.full(n_l, 2.0), ends,
+                     rng.choice([256.0, 2000.0], n_dem), rng.choice([5.0, 60.0], n_dem),
+                     passes=passes, **kw)
+    r = simulate(model, SimConfig(days=0.25, step_s=10, seed=seed, max_pending=50))
+    assert metrics.conservation_error(r).max() < 1e-9
+    assert np.all(r.store_bits <= model.link_capacity_bits + 1e-6)
+    assert np.all(r.store_bits >= -1e-6) and np.all(r.discarded_bits >= 0)
+    assert np.all(r.served_bits + r.expired_bits <= r.requested_bits + 1e-6)
+    assert np.all(metrics.site_availability(r) <= 1.0 + 1e-12)
