@@ -283,14 +283,15 @@ async def pump(
     store_blocks: StoreBlocks,
     *,
     start_index: int = 0,
-    poll_s: float = 0.05,
+    poll_s: float = 0.25,
     max_batch: int = 256,
     stop: asyncio.Event | None = None,
 ) -> int:
     """Copy chunks ``start_index, start_index + 1, ...`` of a stream into a store, forever.
 
     ``store_blocks(blocks)`` receives lists of ``(block_id, bytes)`` (sync or async; e.g.
-    ``KeyStore.add_link_keys`` bound to the link, which cuts blocks into chunks). Runs
+    ``KeyStore.add_link_keys`` bound to the link, which cuts blocks into chunks), at most
+    one list per ``poll_s`` seconds unless a backlog of ``max_batch`` blocks waits. Runs
     until ``stop`` is set or the task is cancelled; returns the next index to read.
     """
     index = start_index
@@ -309,9 +310,10 @@ async def pump(
             result = store_blocks(blocks)
             if asyncio.iscoroutine(result):
                 await result
-            continue
-        wait_s = poll_s
+            if len(blocks) == max_batch:
+                continue  # a backlog: keep copying
+        wait_s = poll_s  # batch what arrives meanwhile: one store write per interval
         if isinstance(feed, SimulatedFeed):
-            wait_s = min(max(feed.seconds_until(index), 0.001), 1.0)
+            wait_s = min(max(feed.seconds_until(index), poll_s), 1.0)
         await asyncio.sleep(wait_s)
     return index
