@@ -96,3 +96,25 @@ def test_sigterm_stops_cleanly(three_nodes):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-2000:]
     assert "ready:" in out and "Traceback" not in err
+
+
+def test_restart_keeps_pki_and_relayed_keys(tmp_path):
+    """Stop and start the network on the same run directory: the PKI is reused and a key
+    relayed before the stop is still served at the far KME after it."""
+    from euroqci.kms.launcher import running_network
+    from euroqci.kms.netdesc import load_network
+    from tests.kms._network import STATIC_FEEDS, sae_client
+
+    desc = load_network(EXAMPLE)
+    with running_network(desc, tmp_path, STATIC_FEEDS) as (runner, _):
+        ca_pem = Path(runner.state["ca"]).read_bytes()
+        with sae_client(runner.state, "alice") as alice:
+            answer = alice.post("/api/v1/keys/bob/enc_keys", json={"number": 1})
+        assert answer.status_code == 200
+        key = answer.json()["keys"][0]
+    with running_network(desc, tmp_path, STATIC_FEEDS) as (runner, _):
+        assert Path(runner.state["ca"]).read_bytes() == ca_pem
+        with sae_client(runner.state, "bob") as bob:
+            got = bob.post("/api/v1/keys/alice/dec_keys",
+                           json={"key_IDs": [{"key_ID": key["key_ID"]}]})
+    assert got.status_code == 200 and got.json()["keys"][0]["key"] == key["key"]
