@@ -1,8 +1,8 @@
 """From a :class:`~euroqci.network.topology.Scenario` to the arrays the engine runs.
 
-Fiber key rates come from :func:`euroqci.physics.bb84.secret_key_rate` (decoy BB84, two
-decoys, asymptotic; Lim et al., PRA 89, 022307, 2014), computed once for all links that
-share a device configuration; satellite links produce key only at passes
+Fiber key rates come from :mod:`euroqci.physics` (decoy BB84, BBM92 or GG02 by the link's
+protocol; see :func:`fiber_rates_bps`), computed once for all links that share a device
+configuration; satellite links produce key only at passes
 (:mod:`euroqci.sim.satellites`). Demands given as a steady rate become one request per
 time step; refresh demands keep their own request size and interval.
 """
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from euroqci.errors import ScenarioError
 from euroqci.network.topology import QkdDevice, Scenario, Site, link_id
 from euroqci.sim.model import FIBER, SATELLITE, SatellitePasses, SimModel
 from euroqci.sim.report import ReportContext
@@ -31,18 +30,33 @@ class BuiltScenario:
 
 
 def fiber_rates_bps(loss_db: np.ndarray, device: QkdDevice) -> np.ndarray:
-    """Secret key rate (bit/s) of fiber links with ``loss_db`` and one device configuration."""
+    """Secret key rate (bit/s) of fiber links with ``loss_db`` and one device configuration.
+
+    bb84-decoy: two decoys, asymptotic (Lim et al., PRA 89, 022307, 2014); bbm92: entangled
+    pairs with the source at one end (all loss on the other arm), asymptotic; cv-gg02:
+    reverse reconciliation with homodyne detection, reconciliation efficiency beta = 1/f.
+    """
     from euroqci.physics.bb84 import secret_key_rate
+    from euroqci.physics.bbm92 import bbm92_key_rate
+    from euroqci.physics.cvqkd import gg02_key_rate
     from euroqci.physics.detectors import Detector
     from euroqci.physics.link import LinkParameters
 
-    if device.protocol != "bb84-decoy":
-        raise ScenarioError(f"protocol {device.protocol!r}: the twin models 'bb84-decoy' links")
+    loss = np.asarray(loss_db, dtype=float)
     det = Detector(efficiency=device.detector_efficiency, dark_count_prob=device.dark_count_prob,
                    misalignment=device.misalignment)
-    link = LinkParameters(loss_db=np.asarray(loss_db, dtype=float), detector=det,
-                          ec_efficiency=device.ec_efficiency, rep_rate_hz=device.rep_rate_hz)
-    return np.asarray(secret_key_rate(link, decoys="2").rate_bps, dtype=float)
+    if device.protocol == "bbm92":
+        rate = bbm92_key_rate(np.zeros_like(loss), loss, detector_a=det,
+                              ec_efficiency=device.ec_efficiency, rep_rate_hz=device.rep_rate_hz)
+    elif device.protocol == "cv-gg02":
+        rate = gg02_key_rate(loss, detector_efficiency=device.detector_efficiency,
+                             reconciliation_efficiency=1.0 / device.ec_efficiency,
+                             symbol_rate_hz=device.rep_rate_hz)
+    else:
+        link = LinkParameters(loss_db=loss, detector=det, ec_efficiency=device.ec_efficiency,
+                              rep_rate_hz=device.rep_rate_hz)
+        rate = secret_key_rate(link, decoys="2")
+    return np.asarray(rate.rate_bps, dtype=float)
 
 
 def build_model(scenario: Scenario, *, days: float, step_s: float,

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
+from euroqci.network.topology import QkdDevice
 from euroqci.physics.bounds import plob_bound
+from euroqci.physics.fiber import transmittance
 from euroqci.sim import metrics
-from euroqci.sim.build import build_model
+from euroqci.sim.build import build_model, fiber_rates_bps
 from euroqci.sim.engine import SimConfig, simulate
 from euroqci.sim.model import FIBER, SATELLITE
 
@@ -51,3 +53,14 @@ def test_satellite_relays_overseas_site_by_store_and_forward(built):
     # Brussels-Paris has no key (too long for one span): its demand is unmet, and says why
     why = {b["demand"]: b for b in metrics.bottlenecks(r)}
     assert why["FR-PAR->BE-BRU"]["limited_by"] == "key_rate"
+
+
+@pytest.mark.parametrize("protocol", ["bb84-decoy", "bbm92", "cv-gg02"])
+def test_every_protocol_within_plob(protocol):
+    # PLOB (Pirandola et al., Nat. Commun. 8, 15043, 2017): -log2(1 - eta) bits per use
+    loss_db = np.linspace(0.5, 40.0, 25)
+    device = QkdDevice(protocol=protocol)
+    rate = fiber_rates_bps(loss_db, device)
+    assert np.all(rate >= 0) and rate[0] > 0
+    assert np.all(rate / device.rep_rate_hz <= plob_bound(transmittance(loss_db)))
+    assert np.all(np.diff(rate) <= 0)  # more loss, less key
