@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from euroqci.errors import KeyNotFound, Unauthorized
-from euroqci.kms.relay import MULTIPATH_EXTENSION, RelayFailed
+from euroqci.kms.relay import MULTIPATH_EXTENSION, RelayFailed, server_kme
 
 if TYPE_CHECKING:
     from euroqci.kms.relay import Relay
@@ -80,6 +80,9 @@ async def send_ext_keys(
             response = await relay.client.post(
                 f"{topo.kme_urls[peer]}{EXT_KEYS_PATH}", json=body, timeout=timeout_s
             )
+            if server_kme(response) != peer:
+                raise RelayFailed(f"the server at {peer}'s URL is not KME {peer}",
+                                  failed_nodes=[peer])
             if response.status_code != 200:
                 raise RelayFailed(
                     f"border KMS {peer} refused ext_keys: {response.text[:200]}",

@@ -3,6 +3,7 @@ third-party ETSI 014 client through `euroqci up examples/three-nodes.yaml` (inte
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from euroqci.errors import InvalidParameter, ScenarioError
 from euroqci.kms.launcher import running_network
 from euroqci.kms.netdesc import load_network, parse_network
-from euroqci.kms.relay import split_shares, xor_bytes
+from euroqci.kms.relay import RelayFailed, split_shares, xor_bytes
 from tests.kms._network import EXAMPLES, STATIC_FEEDS, on_loop, relayed_key, sae_client
 
 
@@ -154,3 +155,25 @@ def test_reroute_around_a_link_out_of_key(diamond):
         key_id, _ = relayed_key(alice, bob, "alice", "bob")
     assert _source_path(runner, key_id) == ("A", "T2", "B")
     assert runner.relay_of("A").counters["reroutes"] == 1
+
+
+def test_source_confirms_the_kme_id_from_the_server_certificate(tmp_path):
+    """A's idea of T's URL points at B: B's certificate says B, so A neither trusts B's
+    link report as T's nor sends T's hop there (ETSI 014 clause 5.1: confirm the KME ID
+    from the certificate), and the relay fails without any trusted node involved."""
+    desc = load_network(EXAMPLES / "three-nodes.yaml")
+    with running_network(desc, tmp_path, STATIC_FEEDS) as (runner, loop):
+        relay_a = runner.relay_of("A")
+        urls = {**relay_a.topology.kme_urls, "T": runner.kmes["B"].url}
+        relay_a.topology = dataclasses.replace(relay_a.topology, kme_urls=urls)
+        relay_a._view = None
+        with pytest.raises(RelayFailed, match="route"):
+            on_loop(loop, relay_a.relay("B", [(str(uuid.uuid4()), bytes(32))], "alice",
+                                        ["bob"]))
+        assert all(e.role != "destination" for e in runner.relay_of("B").journal)
+        relay_a._view = (time.monotonic(), {("A", "T"): 1e6, ("B", "T"): 1e6}, set())
+        with pytest.raises(RelayFailed, match="route") as failure:  # tried T's URL first
+            on_loop(loop, relay_a.relay("B", [(str(uuid.uuid4()), bytes(32))], "alice",
+                                        ["bob"]))
+        assert "is not KME T" in str(failure.value.__cause__)
+        assert failure.value.failed_nodes == ("T",)
