@@ -139,7 +139,38 @@ def create_app(
 
         app.include_router(peer_relay.router)
     app.add_middleware(DurableResponses)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's OpenAPI document, with the answers this KME really gives: a malformed
+    request is a 400 with the Error body (ETSI 014), not FastAPI's 422."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        from euroqci.kms.schemas import Error
+
+        doc = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        error = {
+            "description": "Bad request format",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for item in doc.get("paths", {}).values():
+            for operation in item.values():
+                responses = operation.get("responses", {})
+                if responses.pop("422", None) is not None or "parameters" in operation:
+                    responses.setdefault("400", error)
+                responses.setdefault("401", {**error, "description": "Unauthorized"})
+                responses.setdefault("503", {**error, "description": "Error on server side"})
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault("Error", Error.model_json_schema())
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        app.openapi_schema = doc
+    return app.openapi_schema
 
 
 def uvicorn_config(app: FastAPI, settings: Settings, **overrides):

@@ -92,39 +92,47 @@ def kme_settings(pki: Path, kme: str, urls: dict[str, str], data_dir: Path, **ex
     )
 
 
+def start_kmes(pki: Path, data_dir: Path, services=None, **extra) -> dict[str, KmeServer]:
+    """Start KMEs A, B, C (uvicorn threads on ephemeral ports); stop with :func:`stop_kmes`."""
+    import uvicorn
+
+    services = (seed_links(),) if services is None else services
+    socks = {k: bound_socket() for k in KMES}
+    urls = {k: f"https://127.0.0.1:{s.getsockname()[1]}" for k, s in socks.items()}
+    out = {}
+    for kme in KMES:
+        settings = kme_settings(pki, kme, urls, data_dir, **extra)
+        server = uvicorn.Server(uvicorn_config(create_app(settings, services=services), settings))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [socks[kme]]}, daemon=True)
+        thread.start()
+        out[kme] = KmeServer(settings, urls[kme], server, thread)
+    deadline = time.monotonic() + 20
+    while not all(s.server.started for s in out.values()):  # type: ignore[attr-defined]
+        if time.monotonic() > deadline or not all(s.thread.is_alive() for s in out.values()):
+            stop_kmes(out)
+            raise RuntimeError("KMEs did not start")
+        time.sleep(0.02)
+    return out
+
+
+def stop_kmes(servers: dict[str, KmeServer]) -> None:
+    for s in servers.values():  # one at a time: a TLS close needs the peer's loop to answer
+        s.server.should_exit = True  # type: ignore[attr-defined]
+        s.thread.join(timeout=40)
+
+
 @pytest.fixture
 def run_kmes(pki, tmp_path):
     """``run_kmes(**settings) -> {kme_id: KmeServer}``: start A, B, C; stop them at teardown."""
-    started: list[KmeServer] = []
+    started: list[dict[str, KmeServer]] = []
 
     def start(services=None, **extra) -> dict[str, KmeServer]:
-        import uvicorn
-
-        services = (seed_links(),) if services is None else services
-
-        socks = {k: bound_socket() for k in KMES}
-        urls = {k: f"https://127.0.0.1:{s.getsockname()[1]}" for k, s in socks.items()}
-        out = {}
-        for kme in KMES:
-            settings = kme_settings(pki, kme, urls, tmp_path, **extra)
-            app = create_app(settings, services=services)
-            server = uvicorn.Server(uvicorn_config(app, settings))
-            thread = threading.Thread(
-                target=server.run, kwargs={"sockets": [socks[kme]]}, daemon=True
-            )
-            thread.start()
-            out[kme] = KmeServer(settings, urls[kme], server, thread)
-            started.append(out[kme])
-        deadline = time.monotonic() + 20
-        while not all(s.server.started for s in out.values()):  # type: ignore[attr-defined]
-            assert time.monotonic() < deadline, "KMEs did not start"
-            time.sleep(0.02)
-        return out
+        started.append(start_kmes(pki, tmp_path, services, **extra))
+        return started[-1]
 
     yield start
-    for s in started:  # one at a time: a TLS close needs the peer's loop to answer
-        s.server.should_exit = True  # type: ignore[attr-defined]
-        s.thread.join(timeout=40)
+    for servers in started:
+        stop_kmes(servers)
 
 
 def sae_client(pki: Path, sae: str, base_url: str) -> httpx.Client:
