@@ -112,7 +112,6 @@ class AuthenticatedChannel:
         self._hash_key = int.from_bytes(pool.take(TAG_BYTES), "big")
         self._transcript = _Transcript(self._hash_key)
         self.initial_pool_bits = pool.available_bits
-        self.tags_exchanged = 0
 
     def __repr__(self) -> str:
         return f"AuthenticatedChannel(role={self.role!r}, pool={self.pool!r})"
@@ -142,7 +141,6 @@ class AuthenticatedChannel:
         self.channel.send_bytes(encode_message("tag", {"stage": stage, "tag": mine}))
         kind, fields = decode_message(self.channel.recv_bytes())
         expected = (digest ^ pads[self.peer]).to_bytes(TAG_BYTES, "big")
-        self.tags_exchanged += 2
         if kind != "tag" or fields.get("stage") != stage or fields.get("tag") != expected:
             raise ChannelError(f"authentication failed at the end of stage {stage!r}")
 

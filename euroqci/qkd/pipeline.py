@@ -76,17 +76,6 @@ class LinkConfig:
         check_range("block_pulses", self.block_pulses, low=1)
         check_range("preshared_key_bits", self.preshared_key_bits, low=256)
 
-    @staticmethod
-    def pulses_for_block(model: EventModel, block_bits: int) -> int:
-        """Pulses whose expected key-basis sifted bits are ``block_bits``."""
-        from euroqci.physics.bb84 import detection_probabilities
-
-        det, _ = detection_probabilities(model.channel_transmittance, model.detector,
-                                         model.source.intensities, model.source.probabilities,
-                                         rep_rate_hz=model.rep_rate_hz)
-        per_pulse = float(np.dot(model.source.probabilities, det)) * model.p_x**2
-        return max(1, math.ceil(block_bits / per_pulse))
-
 
 def optimised_config(link: LinkParameters, *, block_bits: float = 4e6, decoys: str = "2",
                      eps_sec: float = 1e-9, eps_cor: float = 1e-15,

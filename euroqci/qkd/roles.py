@@ -198,10 +198,10 @@ def alice_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome
     k = len(cfg.source.intensities)
     counts = _counts(cfg, intensity, sifted.key_index, sifted.test_index, np.zeros(k), m_z,
                      n_pulses)
+    timer.lap("estimation")  # before a possible abort, so aborted blocks are timed too
     est = estimation.estimate(counts, ec_efficiency=cfg.ec_efficiency, eps_sec=cfg.eps_sec,
                               eps_cor=cfg.eps_cor, method=estimation.finite_key_method(cfg.source))
     out.qber = est.qber_test
-    timer.lap("estimation")
 
     out.method = _method(cfg, est.qber_test)
     key_index = _whole_frames(cfg, out.method, sifted.key_index)
@@ -259,10 +259,10 @@ def bob_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome, 
     ch.end_stage("estimation")
     counts = _counts(cfg, intensity, sifted.key_index, sifted.test_index, np.zeros(k), m_z,
                      n_pulses)
+    timer.lap("estimation")  # before a possible abort, so aborted blocks are timed too
     est = estimation.estimate(counts, ec_efficiency=cfg.ec_efficiency, eps_sec=cfg.eps_sec,
                               eps_cor=cfg.eps_cor, method=estimation.finite_key_method(cfg.source))
     out.qber = est.qber_test
-    timer.lap("estimation")
 
     out.method = _method(cfg, est.qber_test)
     key_index = _whole_frames(cfg, out.method, sifted.key_index)
