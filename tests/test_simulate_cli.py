@@ -42,6 +42,8 @@ def test_simulate_writes_summary_report_and_figures(scenario_file, tmp_path, cap
     assert doc["trusted_nodes_added"] and all(n.startswith("TN-") for n in
                                               doc["trusted_nodes_added"])
     assert doc["totals"]["max_conservation_error"] < 1e-9
+    sat = doc["satellite_links"]
+    assert len(sat) == 2 and all(0 <= s["passes_clear"] <= s["passes"] for s in sat)
     series = np.load(out / "timeseries.npz")
     assert series["store_bits"].shape == (len(series["time_s"]), len(doc["links"]))
     assert series["served_bits"].shape == (len(series["time_s"]), len(doc["demands"]))

@@ -90,10 +90,25 @@ def summary(result: SimResult, ctx: ReportContext) -> dict:
         "links": links,
         "demands": demands,
         "trusted_nodes_added": list(ctx.trusted_nodes_added),
+        "satellite_links": _satellite_links(result),
         "bottlenecks": metrics.bottlenecks(result),
         "totals": metrics.totals(result),
         "runtime_s": ctx.runtime_s,
     }
+
+
+def _satellite_links(result: SimResult) -> list[dict]:
+    """Per satellite link: passes in the run, passes with clear sky, key produced (bits)."""
+    m, p = result.model, result.model.passes
+    in_run = p.end_s < result.duration_s
+    rows = []
+    for i, (a, b) in enumerate(m.link_ids):
+        if m.link_kind[i] != FIBER:
+            mine = in_run & (p.link == i)
+            rows.append({"a": a, "b": b, "passes": int(mine.sum()),
+                         "passes_clear": int((mine & result.passes_used).sum()),
+                         "key_produced_bits": _num(result.produced_bits[i])})
+    return rows
 
 
 def write_outputs(result: SimResult, ctx: ReportContext, out_dir: Path,
