@@ -7,7 +7,8 @@ optimised by density evolution for the BSC. Parity-check matrices are built by a
 progressive-edge-growth (PEG) style greedy construction (Hu, Eleftheriou & Arnold, IEEE
 Trans. Inf. Theory 51, 386 (2005)) limited to depth 2: each new edge goes to a least-used
 check node not within distance 2 of the variable node, so there are no 4-cycles where the
-degrees allow it; degree-2 symbols are laid on a zigzag chain (no cycles among them).
+degrees allow it; degree-2 symbols are laid on a zigzag chain (no cycles among them) and
+degree-3 symbols get full PEG (breadth-first search for the farthest check).
 Hand-written because no maintained Python package builds irregular QKD
 codes from a degree distribution (``ldpc`` and ``pyldpc`` take a matrix or build regular
 codes only).
@@ -101,6 +102,60 @@ def _free(vchecks, v, j, c):
 
 
 @njit
+def _peg_bfs(v, j, vchecks, cvars, cdeg, seen, token, frontier, nxt, m):
+    """Full PEG choice for edge ``j`` of ``v``: expand the graph from ``v`` breadth first;
+    pick a least-used check among those never reached (if the expansion stops) or else
+    among the farthest ones; returns -1 if there is none."""
+    nf = 0
+    for a in range(j):
+        c = vchecks[v, a]
+        if seen[c] != token:
+            seen[c] = token
+            frontier[nf] = c
+            nf += 1
+    count = nf
+    vmax = vchecks.shape[1]
+    while True:
+        nn = 0
+        for i in range(nf):
+            c = frontier[i]
+            for b in range(cdeg[c]):
+                u = cvars[c, b]
+                if u == v:
+                    continue
+                for a in range(vmax):
+                    c2 = vchecks[u, a]
+                    if c2 < 0:
+                        break
+                    if seen[c2] != token:
+                        seen[c2] = token
+                        nxt[nn] = c2
+                        nn += 1
+        count += nn
+        if nn == 0 or count >= m:
+            break
+        for i in range(nn):
+            frontier[i] = nxt[i]
+        nf = nn
+    best = -1
+    best_deg = 1 << 30
+    start = np.random.randint(0, m)
+    if count < m:  # never reached: any cycle through them would be infinite
+        for i in range(m):
+            c = (start + i) % m
+            if seen[c] != token and cdeg[c] < best_deg:
+                best = c
+                best_deg = cdeg[c]
+    else:  # everything reached: the farthest level (last expansion)
+        for i in range(nn):
+            c = nxt[(start + i) % nn]
+            if cdeg[c] < best_deg and _free(vchecks, v, j, c):
+                best = c
+                best_deg = cdeg[c]
+    return best
+
+
+@njit
 def _peg_depth2(var_deg, m, seed):
     """Greedy edge placement; returns (check_ptr, check_vars)."""
     np.random.seed(seed)
@@ -112,6 +167,10 @@ def _peg_depth2(var_deg, m, seed):
     vmax = var_deg.max()
     vchecks = np.full((n, vmax), -1, dtype=np.int64)
     stamp = np.full(m, -1, dtype=np.int64)
+    seen = np.full(m, -1, dtype=np.int64)
+    frontier = np.zeros(m, dtype=np.int64)
+    nxt = np.zeros(m, dtype=np.int64)
+    token = 0
     order = np.argsort(-var_deg, kind="mergesort")  # high degrees first, while checks are free
     # Degree-2 symbols on a zigzag chain of checks: the degree-2 subgraph is then a path,
     # free of the cycles that make low-weight codewords (as in IRA codes).
@@ -130,6 +189,15 @@ def _peg_depth2(var_deg, m, seed):
         if vchecks[v, 0] >= 0:
             continue
         for j in range(var_deg[v]):
+            if var_deg[v] <= 3 and j > 0:
+                # low-degree symbols decide the error floor: full PEG (largest local girth)
+                token += 1
+                c = _peg_bfs(v, j, vchecks, cvars, cdeg, seen, token, frontier, nxt, m)
+                if c >= 0:
+                    vchecks[v, j] = c
+                    cvars[c, cdeg[c]] = v
+                    cdeg[c] += 1
+                    continue
             # checks within distance 2 of v (and v's own checks) are excluded
             for a in range(j):
                 c = vchecks[v, a]
