@@ -30,8 +30,9 @@ Progress = Callable[[float], None]
 class SimConfig:
     """How to run: ``days`` of virtual time in steps of ``step_s``, seeded by ``seed``.
 
-    ``reroute_interval_s``: how soon a demand that waits for key looks for a better route
-    (each further look while it still waits comes twice as late, up to a day).
+    ``reroute_interval_s``: how soon a demand that waits for key looks for a better route,
+    at least one step (each further look while it still waits comes twice as late, up to a
+    day).
     ``max_pending``: requests a demand queues before the oldest expires.
     ``max_samples``: rows of the store/service time series.
     """
@@ -46,7 +47,7 @@ class SimConfig:
     def __post_init__(self):
         check_range("days", self.days, low=0, low_inclusive=False, high=3660)
         check_range("step_s", self.step_s, low=0.001, high=86400)
-        check_range("reroute_interval_s", self.reroute_interval_s, low=self.step_s)
+        check_range("reroute_interval_s", self.reroute_interval_s, low=0, low_inclusive=False)
         check_range("max_pending", self.max_pending, low=1)
         check_range("max_samples", self.max_samples, low=1)
 

@@ -170,3 +170,13 @@ def test_books_balance_on_random_networks(seed, n, n_dem, fail):
     assert np.all(r.store_bits >= -1e-6) and np.all(r.discarded_bits >= 0)
     assert np.all(r.served_bits + r.expired_bits <= r.requested_bits + 1e-6)
     assert np.all(metrics.site_availability(r) <= 1.0 + 1e-12)
+
+
+@pytest.mark.parametrize("step_s", [1.0, 3600.0])
+def test_any_step_size_keeps_the_hand_calculation(step_s):
+    # 400 bit/s asked as 4000 bits every 10 s, slowest link 500 bit/s: all served whatever
+    # the step, as long as a store holds one step's production (1 h x 2000 bit/s here)
+    r = simulate(chain_model(request_bits=4000.0, capacity_bits=1e8),
+                 SimConfig(days=0.5, step_s=step_s))
+    assert metrics.served_fraction(r)[0] == 1.0
+    assert r.requested_bits[0] == 4320 * 4000
