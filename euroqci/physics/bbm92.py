@@ -48,6 +48,16 @@ def bbm92_gain_and_qber(
     return gain, np.where(gain > 0, qber, 0.5)
 
 
+def bbm92_secret_fraction(qber: ArrayLike, ec_efficiency: float = 1.16) -> np.ndarray:
+    """Secret bits per sifted bit, 1 - f h(E) - h(E) (may be negative).
+
+    One-way post-processing with bit and phase error rates equal (Koashi-Preskill for a
+    basis-independent source; Ma, Fung, Lo 2007 Eq. 11 divided by q Q).
+    """
+    h = binary_entropy(np.asarray(qber, dtype=float))
+    return 1.0 - ec_efficiency * h - h
+
+
 def bbm92_key_rate(
     loss_a_db: ArrayLike,
     loss_b_db: ArrayLike,
@@ -92,8 +102,7 @@ def bbm92_key_rate(
         gain, qber = bbm92_gain_and_qber(
             lam, ea, eb, det_a.background_yield, det_b.background_yield, e_d
         )
-        h = binary_entropy(qber)
-        return q * gain * (1.0 - ec_efficiency * h - h), qber
+        return q * gain * bbm92_secret_fraction(qber, ec_efficiency), qber
 
     def to_lam(u):  # log-uniform pair number 1e-4 .. 2 (lam = half of it)
         return 0.5 * 10.0 ** (-4.0 + np.log10(2e4) * u[..., 0])
