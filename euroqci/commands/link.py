@@ -48,7 +48,8 @@ def _engine_flags(p: argparse.ArgumentParser) -> None:
     add = p.add_argument
     add("--duration-s", type=float, default=1.0, help="link time to simulate, s (default 1)")
     add("--reconciliation", choices=("auto", "cascade", "ldpc"), default="auto",
-        help="auto: Cascade below 3 %% QBER, LDPC above (default)")
+        help="auto: by QBER, Cascade at low QBER, LDPC above the threshold of "
+        "euroqci.qkd.reconciliation.choose_method (default)")
     add("--frame-bits", type=int, default=16384, help="reconciliation frame length (16384)")
     add("--eavesdropper", default=None,
         help="intercept-resend[:FRACTION] or pns (default none)")

@@ -21,6 +21,7 @@ from euroqci.qkd.pipeline import (
     optimised_config,
     run_role,
 )
+from euroqci.qkd.reconciliation import choose_method
 from euroqci.qkd.roles import ProtocolConfig
 
 
@@ -49,14 +50,22 @@ def test_keys_identical_over_many_seeds(small):
         assert report.verification_failures == 0
 
 
-def test_ldpc_chosen_above_3_percent_and_keys_identical():
+def test_ldpc_keys_identical_at_3_5_percent_qber():
     noisy = LinkParameters.from_fiber(10.0, detector=Detector(misalignment=0.035))
-    cfg, _ = optimised_config(noisy, block_bits=1e5)
+    cfg, _ = optimised_config(noisy, block_bits=1e5,
+                              protocol=ProtocolConfig(reconciliation="ldpc"))
     a, b = KeyCollector(), KeyCollector()
     report = LinkEngine(cfg, seed=2, alice_sink=a, bob_sink=b).run(duration(cfg, 1)).to_dict()
     assert report["reconciliation"]["method"] == "ldpc" and 0.03 < report["qber"] < 0.045
     assert report["keys_identical"] and [x.key for x in a.blocks] == [x.key for x in b.blocks]
     assert report["secret_bits"] > 0
+
+
+def test_auto_reconciliation_follows_choose_method(small):
+    cfg, _ = small
+    auto = replace(cfg, protocol=replace(cfg.protocol, reconciliation="auto"))
+    report = LinkEngine(auto, seed=6).run(duration(cfg, 1)).to_dict()
+    assert report["reconciliation"]["method"] == choose_method(report["qber"])
 
 
 def test_secret_length_agrees_with_finite_key_prediction():
