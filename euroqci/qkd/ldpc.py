@@ -21,7 +21,7 @@ import numpy as np
 
 from euroqci.errors import InvalidParameter, check_range
 from euroqci.qkd import _ldpc_kernels as kern
-from euroqci.qkd.ldpc_codes import LdpcCode, build_ldpc_code
+from euroqci.qkd.ldpc_codes import LdpcCode, build_ldpc_code, code_checks
 from euroqci.qkd.reconciliation import ReconciliationResult, as_frames, binary_entropy
 
 __all__ = [
@@ -101,7 +101,7 @@ def adapt_code(qber_estimate: float, seed: int, n: int = DEFAULT_CODE_LENGTH,
     # p >= p_want punctured symbols for the retries, else the one leaving the most
     r0, best_p = None, -1.0
     for rate in MOTHER_RATES:
-        p = d - (n - build_ldpc_code(n, rate).m) + r_target * (n - d)
+        p = d - (n - code_checks(n, rate)) + r_target * (n - d)
         if 0 <= p <= d and p > best_p:
             r0, best_p = rate, p
             if p >= p_want - 1e-9:

@@ -24,7 +24,7 @@ import numpy as np
 from euroqci.errors import InvalidParameter
 from euroqci.qkd._jit import njit
 
-__all__ = ["DEGREE_DISTRIBUTIONS", "LdpcCode", "build_ldpc_code"]
+__all__ = ["DEGREE_DISTRIBUTIONS", "LdpcCode", "build_ldpc_code", "code_checks", "design_rate"]
 
 #: rate -> (lambda {degree i: lambda_i}, rho {degree i: rho_i}); ISIT 2009, Table I.
 DEGREE_DISTRIBUTIONS: dict[float, tuple[dict[int, float], dict[int, float]]] = {
@@ -242,6 +242,17 @@ def _peg_depth2(var_deg, m, seed):
     return ptr, flat
 
 
+def design_rate(rate: float) -> float:
+    """1 - (sum rho_i/i)/(sum lambda_i/i) of the tabulated distribution for ``rate``."""
+    lam, rho = DEGREE_DISTRIBUTIONS[rate]
+    return 1.0 - sum(r / i for i, r in rho.items()) / sum(v / i for i, v in lam.items())
+
+
+def code_checks(n: int, rate: float) -> int:
+    """Number of checks m of the length-``n`` code built for ``rate`` (without building it)."""
+    return int(round(n * (1.0 - design_rate(rate))))
+
+
 @functools.lru_cache(maxsize=16)
 def build_ldpc_code(n: int, rate: float, seed: int = 0) -> LdpcCode:
     """The mother code of length ``n`` and design rate ``rate`` (a key of
@@ -250,11 +261,9 @@ def build_ldpc_code(n: int, rate: float, seed: int = 0) -> LdpcCode:
         raise InvalidParameter("rate", rate, f"must be one of {sorted(DEGREE_DISTRIBUTIONS)}")
     if n < 200:
         raise InvalidParameter("n", n, "must be >= 200 bits")
-    lam, rho = DEGREE_DISTRIBUTIONS[rate]
-    var_deg = _variable_degrees(n, lam)
-    # m from the design rate 1 - (sum rho_i/i)/(sum lambda_i/i)
-    r_design = 1.0 - sum(r / i for i, r in rho.items()) / sum(v / i for i, v in lam.items())
-    m = int(round(n * (1.0 - r_design)))
+    var_deg = _variable_degrees(n, DEGREE_DISTRIBUTIONS[rate][0])
+    r_design = design_rate(rate)
+    m = code_checks(n, rate)
     ptr, flat = _peg_depth2(var_deg, m, seed)
     return LdpcCode(n=n, m=m, check_ptr=ptr, check_vars=flat,
                     var_degree=np.bincount(flat, minlength=n), design_rate=r_design)
