@@ -104,6 +104,15 @@ def test_intercept_resend_on_all_pulses_yields_no_key(small):
     assert report["secret_bits"] == 0 and sink.blocks == []
 
 
+@pytest.mark.parametrize("pulses", [1, 10**5])
+def test_empty_or_tiny_blocks_abort_with_a_reason(small, pulses):
+    cfg, _ = small
+    report = LinkEngine(cfg, seed=1).run(pulses / cfg.model.rep_rate_hz).to_dict()
+    assert report["aborted"] and report["secret_bits"] == 0
+    reason = report["abort_reason"]
+    assert any(r in reason for r in ("empty block", "fewer than one", "no key")), reason
+
+
 def test_failed_verification_discards_the_block(small, monkeypatch):
     cfg, _ = small
     real = roles.cascade_reconcile
