@@ -33,6 +33,7 @@ from euroqci.qkd import _cascade_kernels as kern
 from euroqci.qkd.reconciliation import ReconciliationResult, as_frames
 
 __all__ = [
+    "MAX_PASSES",
     "VARIANTS",
     "CascadeOracle",
     "ParityRequest",
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 VARIANTS = ("optimized", "original")
+MAX_PASSES = 16  # the most passes any variant uses
 _MIN_QBER = 1e-5  # clamp of the estimate, as in the open implementations
 _MAX_ROUNDS = 10_000  # far above any real run (< 300): guards against a broken oracle
 
@@ -109,7 +111,11 @@ def cascade_block_sizes(n: int, qber_estimate: float, variant: str = "optimized"
 
 
 def cascade_permutations(n: int, n_passes: int, seed: int) -> np.ndarray:
-    """The shared shuffles, int64[n_passes, n]: pass 0 unshuffled, then seeded permutations."""
+    """The shared shuffles, int64[n_passes, n]: pass 0 unshuffled, then seeded permutations.
+
+    Pass p's shuffle does not depend on ``n_passes``, so Alice can simply build
+    :data:`MAX_PASSES` of them (:meth:`CascadeOracle.from_seed`) whatever Bob's variant.
+    """
     rng = np.random.default_rng(seed)
     perm = np.empty((n_passes, n), dtype=np.int64)
     perm[0] = np.arange(n)
@@ -127,6 +133,12 @@ class CascadeOracle:
         if self._perm.ndim != 2 or self._perm.shape[1] != self._bits.shape[1]:
             raise InvalidParameter("permutations.shape", self._perm.shape,
                                    f"must be (n_passes, {self._bits.shape[1]})")
+
+    @classmethod
+    def from_seed(cls, alice_bits: np.ndarray, seed: int) -> CascadeOracle:
+        """The oracle for Bob's :func:`cascade_reconcile` with the same ``seed``."""
+        n = np.shape(alice_bits)[-1]
+        return cls(alice_bits, cascade_permutations(n, MAX_PASSES, seed))
 
     def __repr__(self) -> str:
         return f"CascadeOracle(frames={self._bits.shape[0]}, n={self._bits.shape[1]})"

@@ -79,7 +79,7 @@ def test_cascade_corrects_all_frames_and_serialises():
         return unpack_parities(pack_parities(answers), len(back))
 
     wire = cascade_reconcile(bob, 0.03, over_the_wire, seed)
-    direct = cascade_reconcile(bob, 0.03, oracle, seed)
+    direct = cascade_reconcile(bob, 0.03, CascadeOracle.from_seed(alice, seed), seed)
     assert np.array_equal(wire.corrected, alice)
     assert np.array_equal(wire.leaked_bits_per_frame, direct.leaked_bits_per_frame)
     assert wire.round_trips == direct.round_trips
