@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from euroqci.errors import KeyNotFound, Unauthorized
-from euroqci.kms.relay import MULTIPATH_EXTENSION, RelayFailed, server_kme
+from euroqci.kms.relay import MULTIPATH_EXTENSION, RelayFailed, b64decode, server_kme
 
 if TYPE_CHECKING:
     from euroqci.kms.relay import Relay
@@ -111,7 +111,7 @@ async def receive_ext_keys(relay: Relay, caller_kme: str, msg: Mapping[str, Any]
     callback = str(msg["ack_callback_url"])
     if not callback.startswith(f"{topo.kme_urls[caller_kme]}/"):
         raise Unauthorized(f"ack_callback_url must be at {caller_kme}'s own URL")
-    keys = [(str(k["key_id"]), base64.b64decode(k["value"], validate=True)) for k in msg["keys"]]
+    keys = [(str(k["key_id"]), b64decode("value", k["value"])) for k in msg["keys"]]
     master = str(msg["initiator_sae_id"])
     targets = [str(s) for s in msg["target_sae_ids"]]
     n_paths = int((msg.get("extension_optional") or {}).get(MULTIPATH_EXTENSION, 1))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import math
 import secrets
 import time
@@ -162,6 +163,14 @@ def server_kme(response: httpx.Response) -> str | None:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def b64decode(name: str, text: str) -> bytes:
+    """Strict base64 decoding; a malformed value is an :class:`InvalidParameter` (400)."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidParameter(name, "<not shown>", "base64 (RFC 4648)") from exc
 
 
 class Relay:
@@ -441,7 +450,7 @@ class Relay:
             raise RelayFailed(f"relay hop {hop} of {path} does not join {caller_kme} to "
                               f"{self.kme_id}", failed_nodes=[caller_kme])
         lid = link_id(caller_kme, self.kme_id)
-        ciphertext = base64.b64decode(msg["ciphertext"], validate=True)
+        ciphertext = b64decode("ciphertext", msg["ciphertext"])
         # The answer need not wait for the pad's use to be durable here: after a crash the
         # chunks would come back at this KME only, and the sender, which burnt them, refuses
         # any later use of them. So these writes are kept out of this request's barrier.

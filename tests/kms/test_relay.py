@@ -7,6 +7,7 @@ import dataclasses
 import time
 import uuid
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ from euroqci.errors import InvalidParameter, ScenarioError
 from euroqci.kms.launcher import running_network
 from euroqci.kms.netdesc import load_network, parse_network
 from euroqci.kms.relay import RelayFailed, split_shares, xor_bytes
+from euroqci.kms.tls import client_context
 from tests.kms._network import EXAMPLES, STATIC_FEEDS, on_loop, relayed_key, sae_client
 
 
@@ -177,3 +179,25 @@ def test_source_confirms_the_kme_id_from_the_server_certificate(tmp_path):
                                         ["bob"]))
         assert "is not KME T" in str(failure.value.__cause__)
         assert failure.value.failed_nodes == ("T",)
+
+
+def test_hop_requests_are_checked(tmp_path):
+    """Hop requests from a peer KME: malformed ones get 400, one claiming a hop that does
+    not join the caller to this KME gets 503 naming the caller, an SAE gets 401."""
+    desc = load_network(EXAMPLES / "three-nodes.yaml")
+    with running_network(desc, tmp_path, STATIC_FEEDS) as (runner, _):
+        pki = runner.run_dir / "pki"
+        ctx = client_context(pki / "ca.pem", pki / "kme-T.pem", pki / "kme-T-key.pem")
+        hop = {"relay_id": "r", "path": ["A", "T", "B"], "hop": 2, "share_index": 0,
+               "share_count": 1, "keys": [{"key_ID": "k", "size": 256}],
+               "initiator_sae_id": "alice", "target_sae_ids": ["bob"],
+               "pad_ids": ["p"], "ciphertext": "not base64!"}
+        url = f"{runner.kmes['B'].url}/peer/v1/relay/forward"
+        with httpx.Client(verify=ctx) as as_t:
+            assert as_t.post(url, json=hop).status_code == 400
+            assert as_t.post(url, json={**hop, "hop": "x"}).status_code == 400
+            wrong = as_t.post(url, json={**hop, "path": ["A", "B"], "hop": 1})
+            assert wrong.status_code == 503
+            assert {"failed_node": "T"} in wrong.json()["details"]
+        with sae_client(runner.state, "bob") as bob:
+            assert bob.post(url, json=hop).status_code == 401
