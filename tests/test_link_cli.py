@@ -68,6 +68,14 @@ def test_bad_address_exit_2(capsys, tmp_path):
     assert code == 2 and "HOST:PORT" in capsys.readouterr().err
 
 
+def test_missing_certificate_files_exit_2(capsys, tmp_path):
+    code = main(["link", "alice", *FAST, "--listen", "127.0.0.1:0",
+                 "--cert", str(tmp_path / "none.pem"), "--key", str(tmp_path / "none.key"),
+                 "--ca", str(tmp_path / "ca.pem")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--cert" in err and err.count("\n") == 1
+
+
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     ca = trustme.CA()
