@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from euroqci.errors import ScenarioError
+from euroqci.errors import ScenarioError, check_range
 from euroqci.kms.feeds import SimulatedFeed, fiber_rate_bps, pump
 from euroqci.kms.netdesc import NetworkDescription
 from euroqci.kms.relay import Relay, RelayTopology
@@ -50,6 +50,10 @@ class FeedOptions:
 
     max_rate_bps: float = 200_000.0
     initial_key_bits: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        check_range("max_rate_bps", self.max_rate_bps, low=0.0)
+        check_range("initial_key_bits", self.initial_key_bits, low=0)
 
 
 class _Server(uvicorn.Server):
