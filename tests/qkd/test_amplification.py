@@ -86,3 +86,16 @@ def test_exact_at_1e8_bits():
         window = rev[offset // 8 : offset // 8 + cols // 8]
         parity = int(np.bitwise_count(window & x1).sum()) & 1
         assert out[i] == parity ^ bits[cols + i]
+
+
+def test_column_slicing_gives_the_same_hash(monkeypatch):
+    """Force the split used when the error bound would be too large (inputs > ~10^9 bits)."""
+    from euroqci.qkd import amplification
+
+    rng = np.random.default_rng(11)
+    n, m = 3000, 1000
+    bits = rng.integers(0, 2, n, dtype=np.uint8)
+    seed = random_seed(n, rng)
+    monkeypatch.setattr(amplification, "fft_error_bound",
+                        lambda norm_x, norm_s, length: 1.0 if norm_x**2 > 300 else 0.0)
+    np.testing.assert_array_equal(toeplitz_hash(bits, seed, m), reference_hash(bits, seed, m))
