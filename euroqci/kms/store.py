@@ -25,6 +25,7 @@ import importlib
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
@@ -138,7 +139,14 @@ class KeyStore:
         self.chunk_bytes = chunk_bytes
         self.max_chunks_per_link = max_chunks_per_link
         self.engine = _make_engine(url)
-        metadata.create_all(self.engine)
+        for attempt in range(5):  # KMEs sharing a PostgreSQL database may race to create
+            try:
+                metadata.create_all(self.engine)
+                break
+            except sa.exc.DBAPIError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
         self._avail: dict[LinkId, dict[str, bytes]] = {}
         self._order: dict[LinkId, deque[str]] = {}
         #: key ID -> slave SAE -> (master SAE, key), or None once delivered to that slave

@@ -9,10 +9,12 @@ The test network (direct links only; the trusted-node version is in test_relay.p
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +49,40 @@ def seed_links(n: int = BLOCKS_PER_LINK, seed: int = 7):
                 await ctx.store.add_link_keys((a, b), link_blocks((a, b), n, seed))
 
     return service
+
+
+def postgres_url() -> str:
+    """EUROQCI_TEST_POSTGRES_URL, or skip (with the reason) when unset or unreachable."""
+    import sqlalchemy as sa
+
+    url = os.environ.get("EUROQCI_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("EUROQCI_TEST_POSTGRES_URL is not set (.ci/run starts PostgreSQL and sets it)")
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except sa.exc.OperationalError as exc:
+        pytest.skip(f"PostgreSQL at EUROQCI_TEST_POSTGRES_URL unreachable: {type(exc).__name__}")
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture
+def pg_schema_url():
+    """A PostgreSQL URL whose tables live in a fresh schema, dropped afterwards."""
+    import sqlalchemy as sa
+
+    url = postgres_url()
+    schema = f"kms_test_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

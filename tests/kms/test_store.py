@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import os
 import uuid
 
 import pytest
@@ -15,30 +14,16 @@ from hypothesis import strategies as st
 
 from euroqci.errors import KeyNotFound, KeyUnavailable, Unauthorized
 from euroqci.kms.store import IncomingKey, KeyStore, chunk_ids_of_block, xor_bytes
+from tests.kms.conftest import postgres_url
 
 LINK = ("A", "B")
 CHUNK = 32
 
 
-def _postgres_url() -> str:
-    url = os.environ.get("EUROQCI_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("EUROQCI_TEST_POSTGRES_URL is not set (.ci/run starts PostgreSQL and sets it)")
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-    except sa.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL at EUROQCI_TEST_POSTGRES_URL unreachable: {type(exc).__name__}")
-    finally:
-        engine.dispose()
-    return url
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def make_store(request, tmp_path):
     """``make_store(kme) -> KeyStore``; the same KME ID reopens the same data."""
-    url = f"sqlite:///{tmp_path}/store.sqlite3" if request.param == "sqlite" else _postgres_url()
+    url = f"sqlite:///{tmp_path}/store.sqlite3" if request.param == "sqlite" else postgres_url()
     tag = uuid.uuid4().hex[:8]  # KMEs of this test only, in a shared PostgreSQL database
     opened: list[KeyStore] = []
 
