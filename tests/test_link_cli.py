@@ -31,6 +31,12 @@ def test_run_json_contract(capsys):
         out["throughput_bps"])
 
 
+def test_one_decoy_rusca(capsys):
+    out = run_json(capsys, "--duration-s", "0.03", "--decoys", "1")
+    assert len(out["link"]["intensities"]) == 2
+    assert out["keys_identical"] is True and out["secret_bits"] > 0
+
+
 def test_run_intercept_resend_aborts(capsys):
     out = run_json(capsys, "--duration-s", "0.02", "--eavesdropper", "intercept-resend")
     assert out["aborted"] and out["secret_bits"] == 0 and out["qber"] > 0.2
