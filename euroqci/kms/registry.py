@@ -3,6 +3,7 @@
 - :class:`Network`: KMEs, QKD links and SAEs (from :class:`~euroqci.kms.settings.Settings`).
 - :class:`Relay`: what the app calls for a slave SAE at a NON-adjacent KME (trusted-node
   relay, ``euroqci/kms/relay.py``); ``app.state.relay`` (None when no relay is installed).
+- :class:`SaeKey`: one key handed to a slave SAE by the store.
 - :class:`KmeContext`: everything a relay, a feed or a route needs (``app.state.ctx``).
 
 Link IDs are sorted pairs of KME IDs, as ``euroqci.network.topology.link_id``.
@@ -10,7 +11,7 @@ Link IDs are sorted pairs of KME IDs, as ``euroqci.network.topology.link_id``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -74,34 +75,21 @@ class SaeKey:
     material: bytes = field(repr=False)
 
 
-@dataclass(frozen=True)
-class RelayRequest:
-    """Keys the master KME hands to the relay for ``slave_saes``, all at ``target_kme``.
-
-    ``multipath`` >= 2 asks for XOR shares over that many node-disjoint paths;
-    ``options`` holds every other extension value the master SAE sent.
-    """
-
-    keys: tuple[SaeKey, ...]
-    master_sae: str
-    slave_saes: tuple[str, ...]
-    target_kme: str
-    multipath: int = 1
-    options: dict[str, Any] = field(default_factory=dict)
-
-
 class Relay(Protocol):
     """Trusted-node relay between non-adjacent KMEs (implemented in ``kms/relay.py``)."""
 
-    async def deliver(self, request: RelayRequest) -> None:
-        """Return once ``target_kme`` has stored the keys durably for its slave SAEs.
+    async def deliver(
+        self,
+        keys: Sequence[tuple[str, bytes]],
+        master_sae: str,
+        slave_saes: Sequence[str],
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Return once the KMEs of ``slave_saes`` stored ``keys`` ``[(key_ID, bytes)]``.
 
-        Raise :class:`~euroqci.errors.KeyUnavailable` (HTTP 503) when no route has enough
-        key, :class:`~euroqci.errors.RequestRejected` (400) for an unsatisfiable option.
+        ``options`` are the extension values the master SAE sent (e.g. ``euroqci_multipath``).
+        Raises :class:`~euroqci.errors.KeyUnavailable` (HTTP 503) when no route has enough key.
         """
-
-    def available_bits(self, target_kme: str) -> int:
-        """Cheap estimate of the key bits deliverable to ``target_kme`` now (for status)."""
 
 
 @dataclass
