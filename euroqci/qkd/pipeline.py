@@ -241,16 +241,33 @@ def _test_errors(record: DetectionRecord) -> tuple[int, int]:
         int(np.count_nonzero(test))
 
 
-def _sample(report: LinkRunReport, config: LinkConfig, seed: int, block_id: int,
-            n_pulses: int) -> tuple[DetectionRecord, float]:
+def _timed_sample(config: LinkConfig, seed: int, block_id: int,
+                  n_pulses: int) -> tuple[DetectionRecord, float]:
     t0 = time.perf_counter()
-    record = sample_block(config, seed, block_id, n_pulses)
-    sample_s = time.perf_counter() - t0
-    _record_block(report, record, config)
-    errors, tested = _test_errors(record)
-    report.test_bits_errors = (report.test_bits_errors[0] + errors,
-                               report.test_bits_errors[1] + tested)
-    return record, sample_s
+    return sample_block(config, seed, block_id, n_pulses), time.perf_counter() - t0
+
+
+class _Prefetcher:
+    """Draws block b + 1's detection record on a worker while block b is post-processed
+    (numpy's generators and ufuncs release the GIL, the reconciliation kernels hold it)."""
+
+    def __init__(self, config: LinkConfig, seed: int, plan: list[tuple[int, int]],
+                 executor: ThreadPoolExecutor):
+        self._args = [(config, seed, block_id, n) for block_id, n in plan]
+        self._executor = executor
+        self._next = executor.submit(_timed_sample, *self._args[0]) if plan else None
+
+    def take(self, index: int, report: LinkRunReport) -> tuple[DetectionRecord, float]:
+        record, sample_s = self._next.result()
+        following = index + 1
+        self._next = (self._executor.submit(_timed_sample, *self._args[following])
+                      if following < len(self._args) else None)
+        config = self._args[index][0]
+        _record_block(report, record, config)
+        errors, tested = _test_errors(record)
+        report.test_bits_errors = (report.test_bits_errors[0] + errors,
+                                   report.test_bits_errors[1] + tested)
+        return record, sample_s
 
 
 def _merged_stages(sample_s: float, *outcomes: BlockOutcome) -> dict[str, float]:
@@ -302,13 +319,16 @@ class LinkEngine:
         total = sum(n for _, n in plan)
         start = time.perf_counter()
         pending = None
+        first = self._next_block
+        plan = [(first + i, n) for i, n in plan]
+        self._next_block += len(plan)
         with ThreadPoolExecutor(1, "alice") as alice_thread, \
                 ThreadPoolExecutor(1, "alice-pa") as alice_pa, \
-                ThreadPoolExecutor(1, "bob-pa") as bob_pa:
-            for _, n_pulses in plan:
-                block_id = self._next_block
-                self._next_block += 1
-                record, sample_s = _sample(report, self.config, self.seed, block_id, n_pulses)
+                ThreadPoolExecutor(1, "bob-pa") as bob_pa, \
+                ThreadPoolExecutor(1, "sampler") as sampler:
+            records = _Prefetcher(self.config, self.seed, plan, sampler)
+            for index, (block_id, _) in enumerate(plan):
+                record, sample_s = records.take(index, report)
                 fut = alice_thread.submit(_role_block, "alice", self._alice, self.config,
                                           block_id, record, self._rng["alice"], alice_pa)
                 try:
@@ -367,9 +387,10 @@ def run_role(role: str, config: LinkConfig, channel: Channel, seed: int, duratio
                 sink.deliver(KeyBlock(config.stream_id, outcome.block_id, outcome.key))
 
     pending = None
-    with ThreadPoolExecutor(1, f"{role}-pa") as pa:
-        for block_id, n_pulses in plan:
-            record, sample_s = _sample(report, config, seed, block_id, n_pulses)
+    with ThreadPoolExecutor(1, f"{role}-pa") as pa, ThreadPoolExecutor(1, "sampler") as sampler:
+        records = _Prefetcher(config, seed, plan, sampler)
+        for index, (block_id, _) in enumerate(plan):
+            record, sample_s = records.take(index, report)
             outcome = _role_block(role, ch, config, block_id, record, rng, pa)
             if pending is not None:
                 deliver(pending)
