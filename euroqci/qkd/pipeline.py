@@ -282,7 +282,7 @@ class LinkEngine:
 
     Alice runs in a worker thread, Bob in the caller's; each end hashes its privacy
     amplification on its own worker while the next block's protocol runs (the FFTs release
-    the GIL), so on two cores PA overlaps sifting and reconciliation of the next block.
+    the GIL), and the next block's detections are drawn meanwhile on another worker.
     """
 
     def __init__(self, config: LinkConfig, seed: int = 0, *, alice_sink: KeySink | None = None,
