@@ -363,8 +363,10 @@ def run_role(role: str, config: LinkConfig, channel: Channel, seed: int, duratio
              progress: Progress | None = None) -> LinkRunReport:
     """Run ONE end of the link over ``channel`` (e.g. TCP/TLS to the other process).
 
-    At the end both ends exchange SHA-256 digests of all delivered key bytes to fill
-    ``keys_identical`` -- a simulation diagnostic (a deployment would skip it).
+    A block is delivered only once the peer has shown it finished that block too: after
+    the next block's protocol, or for the last block after an authenticated closing
+    exchange. At the end both ends exchange SHA-256 digests of all delivered key bytes to
+    fill ``keys_identical`` -- a simulation diagnostic (a deployment would skip it).
     """
     if role not in ("alice", "bob"):
         raise InvalidParameter("role", role, "alice or bob")
@@ -399,8 +401,13 @@ def run_role(role: str, config: LinkConfig, channel: Channel, seed: int, duratio
             report.wall_s = time.perf_counter() - start
             if progress is not None:
                 progress(report.pulses, total)
+        ch.send("done", blocks=len(plan))
+        if int(ch.recv("done")["blocks"]) != len(plan):
+            raise ChannelError("the peer ran a different number of blocks")
+        ch.end_stage("close")
         if pending is not None:
             deliver(pending)
+    report.auth_key_consumed_bits = ch.pool.consumed_bits
     ch.channel.send_bytes(digest.digest())
     report.keys_identical = ch.channel.recv_bytes() == digest.digest()
     report.wall_s = time.perf_counter() - start

@@ -130,16 +130,15 @@ def test_failed_verification_discards_the_block(small, monkeypatch):
 
 
 class _DroppingChannel:
-    """Wraps a channel end and drops the connection after ``after`` messages."""
+    """Wraps a channel end and drops the connection at the first message ``when`` selects."""
 
-    def __init__(self, inner, after):
-        self.inner, self.left = inner, after
+    def __init__(self, inner, when):
+        self.inner, self.when = inner, when
 
     def send_bytes(self, data):
-        if self.left == 0:
+        if self.when(data):
             self.inner.close()
             raise ChannelError("connection dropped")
-        self.left -= 1
         self.inner.send_bytes(data)
 
     def recv_bytes(self):
@@ -149,8 +148,17 @@ class _DroppingChannel:
         self.inner.close()
 
 
-@pytest.mark.parametrize("after", [0, 3, 9])
-def test_dropped_connection_raises_and_delivers_nothing(small, after):
+def _after(n):
+    count = iter(range(10**9))
+    return lambda data: next(count) >= n
+
+
+@pytest.mark.parametrize("when", [_after(0), _after(3), _after(9),
+                                  lambda data: b'"k":"done"' in data],
+                         ids=["first", "third", "ninth", "closing"])
+def test_dropped_connection_raises_and_delivers_nothing(small, when):
+    """Dropped anywhere -- even after the block's last tag, before the closing exchange
+    that confirms the peer finished it -- no end delivers the block."""
     cfg, _ = small
     a_end, b_end = InMemoryChannel.pair(timeout_s=5.0)
     sinks, errors = {"alice": KeyCollector(), "bob": KeyCollector()}, {}
@@ -161,7 +169,7 @@ def test_dropped_connection_raises_and_delivers_nothing(small, after):
         except ChannelError as exc:
             errors[name] = exc
 
-    t = threading.Thread(target=role, args=("alice", _DroppingChannel(a_end, after)))
+    t = threading.Thread(target=role, args=("alice", _DroppingChannel(a_end, when)))
     t.start()
     role("bob", b_end)
     t.join(10)
