@@ -365,8 +365,9 @@ def run_role(role: str, config: LinkConfig, channel: Channel, seed: int, duratio
 
     A block is delivered only once the peer has shown it finished that block too: after
     the next block's protocol, or for the last block after an authenticated closing
-    exchange. At the end both ends exchange SHA-256 digests of all delivered key bytes to
-    fill ``keys_identical`` -- a simulation diagnostic (a deployment would skip it).
+    exchange (a drop at the very end can still leave one block at one end only). At the
+    end both ends exchange SHA-256 digests of all delivered key bytes to fill
+    ``keys_identical`` -- a simulation diagnostic (a deployment would skip it).
     """
     if role not in ("alice", "bob"):
         raise InvalidParameter("role", role, "alice or bob")
