@@ -47,7 +47,7 @@ _PHI = kern.phi_table()
 
 #: The blind protocol starts at f = START_EFFICIENCY and can reveal punctured symbols up to
 #: f = START_EFFICIENCY + BLIND_SPAN (measured for n = 10^4 codes: docs/reconciliation.md).
-START_EFFICIENCY = 1.08
+START_EFFICIENCY = 1.12
 BLIND_SPAN = 0.30
 
 
