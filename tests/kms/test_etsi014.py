@@ -105,6 +105,19 @@ def test_standard_error_messages(run_kmes, clients):
     assert alice.post("/api/v1/keys/bob/enc_keys", json=ext).status_code == 200
     ext = {"extension_mandatory": [{"euroqci_route_type": "direct"}]}
     assert alice.post("/api/v1/keys/bob/enc_keys", json=ext).status_code == 200
+    bob = clients("bob", kmes["B"])  # B and C share no link, and no relay runs here
+    r = bob.post("/api/v1/keys/dave/enc_keys", json=ext)
+    assert r.json()["message"] == "not all extension_mandatory request options could be met"
+    r = bob.post(
+        "/api/v1/keys/dave/enc_keys", json={"extension_optional": ext["extension_mandatory"]}
+    )
+    assert r.status_code == 503 and "no trusted-node relay" in r.json()["message"]
+    ext = {"extension_mandatory": [{"euroqci_multipath": 0}]}
+    r = alice.post("/api/v1/keys/bob/enc_keys", json=ext)
+    assert (r.status_code, r.json()["details"]) == (
+        400,
+        [{"euroqci_multipath": "unsupported value 0"}],
+    )
     for bad in (
         {"number": 0},
         {"number": 129},

@@ -19,7 +19,7 @@ import base64
 import math
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
@@ -148,8 +148,12 @@ class Options:
     """The extensions of one request that this KME honours."""
 
     route_type: str | None = None
+    route_mandatory: bool = False
     multipath: int = 1
-    relay_options: dict[str, Any] = field(default_factory=dict)
+
+    def relay_options(self) -> dict[str, Any]:
+        """The options handed to the relay, under their default-prefix names."""
+        return {"euroqci_multipath": self.multipath}
 
 
 def parse_extensions(ctx: KmeContext, req: KeyRequest) -> Options:
@@ -174,13 +178,11 @@ def parse_extensions(ctx: KmeContext, req: KeyRequest) -> Options:
     for name, (value, mandatory) in given.items():
         if name == route and value in ("direct", "relayed", "indirect"):
             opts.route_type = "relayed" if value == "indirect" else value
+            opts.route_mandatory = mandatory
         elif name == multi and type(value) is int and 1 <= value <= 16:
             opts.multipath = value
         elif mandatory:
             raise RequestRejected(UNMET, [{name: f"unsupported value {value!r}"}])
-        else:
-            continue
-        opts.relay_options[name] = value
     needs_relay = opts.route_type == "relayed" or opts.multipath > 1
     if needs_relay and ctx.relay is None:
         bad = [n for n in (route, multi) if n in given and given[n][1]]
@@ -232,7 +234,7 @@ async def issue_keys(ctx: KmeContext, master: str, slave: str, req: KeyRequest) 
             route_of[kme] = "local"
         elif net.adjacent(kme, me) and opts.route_type != "relayed" and opts.multipath == 1:
             route_of[kme] = "direct"
-        elif opts.route_type == "direct":
+        elif opts.route_type == "direct" and opts.route_mandatory:
             raise RequestRejected(UNMET, [{"route_type": f"KME {kme} is not adjacent"}])
         else:
             route_of[kme] = "relayed"
@@ -251,7 +253,7 @@ async def issue_keys(ctx: KmeContext, master: str, slave: str, req: KeyRequest) 
             ctx.store.release(res)
         raise
     stride = per_key * ctx.store.chunk_bytes
-    primary = by_kme and net.kme_of(slave)
+    primary = net.kme_of(slave)
     if primary in reservations:  # the key IS the link key: only chunk IDs travel
         pad = reservations[primary].material
         keys = [
@@ -278,7 +280,7 @@ async def issue_keys(ctx: KmeContext, master: str, slave: str, req: KeyRequest) 
         jobs.append(ctx.peers.announce(kme, announced))
     relayed = [x for k in by_kme if route_of[k] == "relayed" for x in by_kme[k]]
     if relayed:
-        jobs.append(ctx.relay.deliver(keys, master, relayed, opts.relay_options))
+        jobs.append(ctx.relay.deliver(keys, master, relayed, opts.relay_options()))
     outcomes = await asyncio.gather(*jobs, return_exceptions=True)
     for res in reservations.values():  # announced: used at the peer, or burned if refused
         ctx.store.commit(res, wait=False)  # the peer's durable record is the authority
