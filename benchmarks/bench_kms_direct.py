@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_kms_direct.py [--seconds 10] [--concurrency 32] [--repeats 3]
+    python benchmarks/bench_kms_direct.py [--seconds 10] [--concurrency 12] [--repeats 3]
 
 Runs, on 127.0.0.1, two KMEs as separate processes (uvicorn + uvloop, SQLite stores with
 WAL and synchronous=FULL, link A-B pre-filled with key) and a load generator process:
@@ -198,7 +198,7 @@ def _spawn(*args: str) -> subprocess.Popen:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--serve", nargs=4, metavar=("PKI", "KME", "PORTS", "DIR"),
                         help=argparse.SUPPRESS)
