@@ -50,6 +50,13 @@ def common_name(peercert: dict[str, Any] | None) -> str | None:
     return None
 
 
+def server_common_name(response) -> str | None:
+    """The CN of the server certificate behind an ``httpx.Response`` (the peer KME's ID)."""
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    return common_name(ssl_object.getpeercert()) if ssl_object is not None else None
+
+
 def _rfc4514(peercert: dict[str, Any]) -> str:
     short = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU"}
     parts = [f"{short.get(n, n)}={v}" for rdn in peercert.get("subject", ()) for n, v in rdn]

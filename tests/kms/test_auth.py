@@ -102,3 +102,12 @@ def test_identity_comes_from_the_certificate_and_its_role(pki, run_kmes, clients
     assert (
         clients("bob", kmes["B"]).post("/api/v1/keys/alice/dec_keys", json=ids).status_code == 400
     )
+
+
+def test_a_kme_checks_the_peer_it_announces_to_is_the_right_kme(run_kmes, clients):
+    kmes = run_kmes()
+    alice = clients("alice", kmes["A"])
+    wait_for_keys(alice, "bob")
+    kmes["A"].ctx.peers.kme_urls["B"] = kmes["C"].url  # B's URL now leads to KME C
+    r = alice.get("/api/v1/keys/bob/enc_keys")
+    assert r.status_code == 503 and "is not KME B" in r.json()["message"]

@@ -27,7 +27,7 @@ from euroqci.kms.registry import link_id
 from euroqci.kms.schemas import PeerKeys, PeerKeysResult, PeerResult
 from euroqci.kms.settings import Settings
 from euroqci.kms.store import IncomingKey
-from euroqci.kms.tls import client_context
+from euroqci.kms.tls import client_context, server_common_name
 
 PATH = "/peer/v1/keys"
 router = APIRouter(tags=["KME to KME (direct link)"])
@@ -149,6 +149,8 @@ class PeerClients:
             response = await self.client.post(self.kme_urls[kme] + PATH, json={"keys": keys})
         except httpx.HTTPError as exc:
             raise KeyUnavailable(f"peer KME {kme} unreachable ({type(exc).__name__})") from exc
+        if server_common_name(response) != kme:  # the CA check alone accepts any KME
+            raise KeyUnavailable(f"the server at {self.kme_urls[kme]} is not KME {kme}")
         if response.status_code != 200:
             message = response.json().get("message") if response.content else ""
             raise KeyUnavailable(f"peer KME {kme} refused the keys: {message}")
