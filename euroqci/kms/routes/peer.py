@@ -145,8 +145,14 @@ class PeerClients:
                 offset += len(part)
 
     async def _send(self, kme: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        url = self.kme_urls[kme] + PATH
         try:
-            response = await self.client.post(self.kme_urls[kme] + PATH, json={"keys": keys})
+            try:
+                response = await self.client.post(url, json={"keys": keys})
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
+                # once more, on a fresh connection: a pooled one may predate a peer restart.
+                # Safe to repeat: the peer refuses a key ID or chunks it already has.
+                response = await self.client.post(url, json={"keys": keys})
         except httpx.HTTPError as exc:
             raise KeyUnavailable(f"peer KME {kme} unreachable ({type(exc).__name__})") from exc
         if server_common_name(response) != kme:  # the CA check alone accepts any KME
