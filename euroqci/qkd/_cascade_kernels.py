@@ -10,7 +10,13 @@ State per frame ``f``:
 - ``cand[f]``: searches under way, each a known block with odd error parity:
   (pass, slot base, start, end, pre-order id, kind) with kind 0 = cascade (queued by a
   flip), 1 = a top-level block of the current pass.
-- ``next_block[f]``: the next top-level block of the current pass not yet searched.
+- ``fs[f]``: current pass, next top-level block of it not yet searched (-1 once the frame
+  is finished), number of searches, bits flipped, questions this round, overflow flag.
+
+Shared: ``perms[0]`` = the shuffles (position -> bit), ``perms[1]`` their inverses;
+``layout[0/1/2, q]`` = block size, first node slot, first top-level index of pass ``q``.
+Few array arguments on purpose: numba's dispatch costs microseconds per array, and a
+batch makes ~100-1500 calls.
 
 Every disclosed parity of every (sub-)block of every pass is kept, and kept correct when a
 bit is flipped (all known blocks containing it toggle), so no parity is ever asked twice
@@ -32,43 +38,40 @@ from euroqci.qkd._jit import njit
 
 REMOVED = 0
 WAITING = 1
+CUR, NEXT, COUNT, FLIPS, ASKED, OVERFLOW = 0, 1, 2, 3, 4, 5
 
 
 @njit
-def range_parities(bits, perm, frame, pass_index, start, end):
-    """Parity of ``bits[frame, perm[pass, start:end]]`` for each request (Alice's oracle)."""
-    m = frame.shape[0]
+def range_parities(bits, perm, req):
+    """Parity of ``bits[frame, perm[pass, start:end]]`` for each request row
+    (frame, pass, start, end); -1 marks the whole answer invalid (a row out of range)."""
+    m = req.shape[0]
+    n_frames, n = bits.shape
     out = np.empty(m, dtype=np.uint8)
     for r in range(m):
-        f = frame[r]
-        q = pass_index[r]
+        f = req[r, 0]
+        q = req[r, 1]
+        lo = req[r, 2]
+        hi = req[r, 3]
+        if f < 0 or f >= n_frames or q < 0 or q >= perm.shape[0] or lo < 0 or hi > n \
+                or lo >= hi:
+            return out[:0], r
         par = 0
-        for j in range(start[r], end[r]):
+        for j in range(lo, hi):
             par ^= bits[f, perm[q, j]]
         out[r] = par
-    return out
+    return out, -1
 
 
-@njit
-def apply_answers(bob, perm, node, frame, pass_index, start, end, slot, answers):
-    """Store the error parity ``answer xor Bob's parity`` of each answered block."""
-    for r in range(frame.shape[0]):
-        f = frame[r]
-        q = pass_index[r]
-        par = 0
-        for j in range(start[r], end[r]):
-            par ^= bob[f, perm[q, j]]
-        node[f, slot[r]] = answers[r] ^ par
-
-
-@njit
-def _add_candidate(f, q, base, lo, hi, nid, kind, cand, c_count, overflow):
-    for i in range(c_count[f]):
-        if cand[f, i, 0] == q and cand[f, i, 1] == base and cand[f, i, 4] == nid:
-            return
-    i = c_count[f]
+@njit(inline="always")
+def _add_candidate(f, q, base, lo, hi, nid, kind, cand, fs):
+    if kind == 0:  # a cascade may be queued twice; a top-level block is opened once
+        for i in range(fs[f, COUNT]):
+            if cand[f, i, 0] == q and cand[f, i, 1] == base and cand[f, i, 4] == nid:
+                return
+    i = fs[f, COUNT]
     if i >= cand.shape[1]:
-        overflow[f] = 1
+        fs[f, OVERFLOW] = 1
         return
     cand[f, i, 0] = q
     cand[f, i, 1] = base
@@ -76,22 +79,22 @@ def _add_candidate(f, q, base, lo, hi, nid, kind, cand, c_count, overflow):
     cand[f, i, 3] = hi
     cand[f, i, 4] = nid
     cand[f, i, 5] = kind
-    c_count[f] = i + 1
+    fs[f, COUNT] = i + 1
 
 
-@njit
-def _flip(f, bit, bob, inv, ks, pass_base, node, cur_pass, cand, c_count, flips, overflow):
+@njit(inline="always")
+def _flip(f, bit, bob, perms, layout, node, cand, fs):
     """Correct Bob's ``bit`` and queue the smallest known odd block of each pass holding it."""
     n = bob.shape[1]
     bob[f, bit] ^= 1
-    flips[f] += 1
-    for q in range(cur_pass[f] + 1):
-        pos = inv[q, bit]
-        k = ks[q]
+    fs[f, FLIPS] += 1
+    for q in range(fs[f, CUR] + 1):
+        pos = perms[1, q, bit]
+        k = layout[0, q]
         b = pos // k
         lo = b * k
         hi = min(lo + k, n)
-        base = pass_base[q] + b * (2 * k - 1)
+        base = layout[1, q] + b * (2 * k - 1)
         nid = 0
         found = False
         best_lo = 0
@@ -118,12 +121,11 @@ def _flip(f, bit, bob, inv, ks, pass_base, node, cur_pass, cand, c_count, flips,
                 nid += 2 * (mid - lo)
                 lo = mid
         if found:
-            _add_candidate(f, q, base, best_lo, best_hi, best_id, 0, cand, c_count, overflow)
+            _add_candidate(f, q, base, best_lo, best_hi, best_id, 0, cand, fs)
 
 
-@njit
-def _step(f, i, bob, perm, inv, ks, pass_base, node, cur_pass, cand, c_count, flips,
-          overflow, out, o_count, o_total, o_cap, may_ask):
+@njit(inline="always")
+def _step(f, i, bob, perms, layout, node, cand, fs, out, o_total, o_cap, may_ask):
     """Advance search ``i`` of frame ``f`` as far as known parities allow; if ``may_ask``,
     ask for the parity of the left half where it stops."""
     q = cand[f, i, 0]
@@ -135,8 +137,7 @@ def _step(f, i, bob, perm, inv, ks, pass_base, node, cur_pass, cand, c_count, fl
         if node[f, base + nid] != 1:
             return REMOVED
         if hi - lo == 1:
-            _flip(f, perm[q, lo], bob, inv, ks, pass_base, node, cur_pass, cand, c_count,
-                  flips, overflow)
+            _flip(f, perms[0, q, lo], bob, perms, layout, node, cand, fs)
             return REMOVED
         mid = lo + (hi - lo + 1) // 2
         lid = nid + 1
@@ -150,7 +151,7 @@ def _step(f, i, bob, perm, inv, ks, pass_base, node, cur_pass, cand, c_count, fl
             rs = ls ^ 1
             node[f, base + rid] = rs
         elif ls < 0 and rs < 0:
-            if may_ask and ls == -1 and o_count[f] < o_cap:
+            if may_ask and ls == -1 and fs[f, ASKED] < o_cap:
                 j = o_total[0]
                 out[j, 0] = f
                 out[j, 1] = q
@@ -158,7 +159,7 @@ def _step(f, i, bob, perm, inv, ks, pass_base, node, cur_pass, cand, c_count, fl
                 out[j, 3] = mid
                 out[j, 4] = base + lid
                 o_total[0] = j + 1
-                o_count[f] += 1
+                fs[f, ASKED] += 1
                 node[f, base + lid] = -2
             cand[f, i, 2] = lo
             cand[f, i, 3] = hi
@@ -173,103 +174,102 @@ def _step(f, i, bob, perm, inv, ks, pass_base, node, cur_pass, cand, c_count, fl
 
 
 @njit
-def _start_pass(f, bob, perm, ks, pass_base, tree_base, node, alice_root, cur_pass,
-                next_block):
+def _start_pass(f, bob, perms, layout, node, alice_root, fs):
     """Enter the next pass: Bob's error parity of each of its top-level blocks."""
     n = bob.shape[1]
-    q = cur_pass[f] + 1
-    cur_pass[f] = q
-    next_block[f] = 0
-    k = ks[q]
+    q = fs[f, CUR] + 1
+    fs[f, CUR] = q
+    fs[f, NEXT] = 0
+    k = layout[0, q]
     for b in range((n + k - 1) // k):
-        par = alice_root[f, tree_base[q] + b]
+        par = alice_root[f, layout[2, q] + b]
         for j in range(b * k, min(b * k + k, n)):
-            par ^= bob[f, perm[q, j]]
-        node[f, pass_base[q] + b * (2 * k - 1)] = par
+            par ^= bob[f, perms[0, q, j]]
+        node[f, layout[1, q] + b * (2 * k - 1)] = par
 
 
 @njit
-def _open_blocks(f, count, ks, pass_base, node, cur_pass, next_block, cand, c_count,
-                 overflow, n):
+def _open_blocks(f, count, n, layout, node, cand, fs):
     """Start searches on up to ``count`` further odd top-level blocks of the current pass."""
-    q = cur_pass[f]
-    k = ks[q]
+    q = fs[f, CUR]
+    k = layout[0, q]
     nb = (n + k - 1) // k
     opened = 0
-    while opened < count and next_block[f] < nb:
-        b = next_block[f]
-        base = pass_base[q] + b * (2 * k - 1)
+    while opened < count and fs[f, NEXT] < nb:
+        b = fs[f, NEXT]
+        base = layout[1, q] + b * (2 * k - 1)
         if node[f, base] == 1:
-            _add_candidate(f, q, base, b * k, min(b * k + k, n), 0, 1, cand, c_count, overflow)
+            _add_candidate(f, q, base, b * k, min(b * k + k, n), 0, 1, cand, fs)
             opened += 1
-        next_block[f] = b + 1
-    return opened
+        fs[f, NEXT] = b + 1
 
 
 @njit
-def cascade_round(bob, perm, inv, ks, pass_base, tree_base, node, alice_root, cur_pass,
-                  next_block, cand, c_count, flips, overflow, out, o_count, max_parallel):
-    """Run every frame until it waits on an answer or has finished all passes.
+def cascade_round(bob, perms, layout, node, alice_root, fs, cand, out, n_answered, answers,
+                  max_parallel):
+    """Apply the answers to the previous round's ``out[:n_answered]``, then run every frame
+    until it waits on an answer or has finished all passes.
 
     Writes this round's parity questions into ``out[:total]`` as rows
     (frame, pass, start, end, slot), at most ``out.shape[0] // n_frames`` per frame, and
     returns ``total``.
     """
     n_frames, n = bob.shape
-    n_passes = ks.shape[0]
+    n_passes = layout.shape[1]
+    for r in range(n_answered):
+        f = out[r, 0]
+        q = out[r, 1]
+        par = answers[r]
+        for j in range(out[r, 2], out[r, 3]):
+            par ^= bob[f, perms[0, q, j]]
+        node[f, out[r, 4]] = par
     o_cap = out.shape[0] // n_frames
     o_total = np.zeros(1, dtype=np.int64)
     for f in range(n_frames):
-        o_count[f] = 0
-        if cur_pass[f] >= n_passes - 1 and c_count[f] == 0 and next_block[f] < 0:
+        fs[f, ASKED] = 0
+        if fs[f, NEXT] < 0:
             continue  # finished
         while True:
-            if cur_pass[f] < 0:
-                _start_pass(f, bob, perm, ks, pass_base, tree_base, node, alice_root,
-                            cur_pass, next_block)
+            if fs[f, CUR] < 0:
+                _start_pass(f, bob, perms, layout, node, alice_root, fs)
             # 1. resolve everything known parities allow (flips cascade here).
             changed = True
             while changed:
                 changed = False
                 i = 0
-                while i < c_count[f]:
-                    r = _step(f, i, bob, perm, inv, ks, pass_base, node, cur_pass, cand,
-                              c_count, flips, overflow, out, o_count, o_total, o_cap,
-                              False)
-                    if r == REMOVED:
-                        last = c_count[f] - 1
+                while i < fs[f, COUNT]:
+                    if _step(f, i, bob, perms, layout, node, cand, fs, out, o_total, o_cap,
+                             False) == REMOVED:
+                        last = fs[f, COUNT] - 1
                         for c in range(6):
                             cand[f, i, c] = cand[f, last, c]
-                        c_count[f] = last
+                        fs[f, COUNT] = last
                         changed = True
                     else:
                         i += 1
-            # 2. ask: the smallest cascade (only one at a time) and the running top-level
-            # searches; open further top-level blocks only while no cascade is pending.
+            # 2. ask: the cascades of the lowest pass and the running top-level searches;
+            # open further top-level blocks only while no cascade is pending.
             low = n_passes
             running = 0
-            for i in range(c_count[f]):
+            for i in range(fs[f, COUNT]):
                 if cand[f, i, 5] == 0:
                     low = min(low, cand[f, i, 0])
                 else:
                     running += 1
-            limit = max_parallel if cur_pass[f] > 0 else n
+            limit = max_parallel if fs[f, CUR] > 0 else n
             if low == n_passes and running < limit:
-                _open_blocks(f, limit - running, ks, pass_base, node, cur_pass, next_block,
-                             cand, c_count, overflow, n)
-            if c_count[f] > 0:
-                asked_before = o_count[f]
-                for i in range(c_count[f]):
+                _open_blocks(f, limit - running, n, layout, node, cand, fs)
+            if fs[f, COUNT] > 0:
+                asked_before = fs[f, ASKED]
+                for i in range(fs[f, COUNT]):
                     if cand[f, i, 5] == 1 or cand[f, i, 0] == low:
-                        _step(f, i, bob, perm, inv, ks, pass_base, node, cur_pass, cand,
-                              c_count, flips, overflow, out, o_count, o_total, o_cap, True)
-                if o_count[f] > asked_before or o_count[f] >= o_cap:
+                        _step(f, i, bob, perms, layout, node, cand, fs, out, o_total, o_cap,
+                              True)
+                if fs[f, ASKED] > asked_before or fs[f, ASKED] >= o_cap:
                     break
                 continue  # newly opened blocks of one bit resolve without asking
-            if cur_pass[f] >= n_passes - 1:
+            if fs[f, CUR] >= n_passes - 1:
+                fs[f, NEXT] = -1  # finished
                 break
-            _start_pass(f, bob, perm, ks, pass_base, tree_base, node, alice_root, cur_pass,
-                        next_block)
-        if cur_pass[f] >= n_passes - 1 and c_count[f] == 0:
-            next_block[f] = -1  # mark finished
+            _start_pass(f, bob, perms, layout, node, alice_root, fs)
     return o_total[0]

@@ -55,18 +55,37 @@ _REQUEST_DTYPE = np.dtype([("frame", "<u4"), ("pass", "u1"), ("start", "<u4"), (
 
 @dataclass(frozen=True)
 class ParityRequest:
-    """One round trip's parity questions: block ``perm[pass][start:end]`` of ``frame``.
+    """One round trip's parity questions, rows (frame, pass, start, end) of int64: the
+    parity of ``bits[frame, perm[pass][start:end]]``.
 
     ``to_bytes``/``from_bytes`` give a compact wire form (13 bytes per question).
     """
 
-    frame: np.ndarray
-    pass_index: np.ndarray
-    start: np.ndarray
-    end: np.ndarray
+    rows: np.ndarray
+
+    @classmethod
+    def from_arrays(cls, frame, pass_index, start, end) -> ParityRequest:
+        return cls(np.stack([np.asarray(a, dtype=np.int64) for a in
+                             (frame, pass_index, start, end)], axis=1).reshape(-1, 4))
+
+    @property
+    def frame(self) -> np.ndarray:
+        return self.rows[:, 0]
+
+    @property
+    def pass_index(self) -> np.ndarray:
+        return self.rows[:, 1]
+
+    @property
+    def start(self) -> np.ndarray:
+        return self.rows[:, 2]
+
+    @property
+    def end(self) -> np.ndarray:
+        return self.rows[:, 3]
 
     def __len__(self) -> int:
-        return int(self.frame.shape[0])
+        return int(self.rows.shape[0])
 
     def to_bytes(self) -> bytes:
         rec = np.empty(len(self), dtype=_REQUEST_DTYPE)
@@ -79,8 +98,7 @@ class ParityRequest:
         if len(data) % _REQUEST_DTYPE.itemsize:
             raise InvalidParameter("request length", len(data), "must be a multiple of 13 bytes")
         rec = np.frombuffer(data, dtype=_REQUEST_DTYPE)
-        return cls(rec["frame"].astype(np.int64), rec["pass"].astype(np.int64),
-                   rec["start"].astype(np.int64), rec["end"].astype(np.int64))
+        return cls.from_arrays(rec["frame"], rec["pass"], rec["start"], rec["end"])
 
 
 def pack_parities(parities: np.ndarray) -> bytes:
@@ -144,15 +162,14 @@ class CascadeOracle:
         return f"CascadeOracle(frames={self._bits.shape[0]}, n={self._bits.shape[1]})"
 
     def __call__(self, request: ParityRequest) -> np.ndarray:
-        f, q, s, e = (np.asarray(a, dtype=np.int64) for a in
-                      (request.frame, request.pass_index, request.start, request.end))
-        n_frames, n = self._bits.shape
-        if len(f) and (f.max() >= n_frames or q.max() >= self._perm.shape[0]
-                       or s.min() < 0 or e.max() > n or np.any(s >= e)):
-            raise InvalidParameter("parity request", "out of range",
-                                   f"frames < {n_frames}, passes < {self._perm.shape[0]}, "
-                                   f"0 <= start < end <= {n}")
-        return kern.range_parities(self._bits, self._perm, f, q, s, e)
+        rows = np.ascontiguousarray(request.rows, dtype=np.int64)
+        answers, bad = kern.range_parities(self._bits, self._perm, rows)
+        if bad >= 0:
+            raise InvalidParameter("parity request", rows[bad].tolist(),
+                                   f"frame < {self._bits.shape[0]}, pass < "
+                                   f"{self._perm.shape[0]}, 0 <= start < end <= "
+                                   f"{self._bits.shape[1]}")
+        return answers
 
 
 def cascade_reconcile(
@@ -184,13 +201,13 @@ def cascade_reconcile(
     n_frames, n = bob.shape
     ks = cascade_block_sizes(n, qber_estimate, variant)
     n_passes = ks.shape[0]
-    perm = cascade_permutations(n, n_passes, seed)
-    inv = np.empty_like(perm)
-    rows = np.arange(n_passes)[:, None]
-    inv[rows, perm] = np.arange(n)[None, :]
+    perms = np.empty((2, n_passes, n), dtype=np.int64)
+    perms[0] = cascade_permutations(n, n_passes, seed)
+    perms[1][np.arange(n_passes)[:, None], perms[0]] = np.arange(n)[None, :]
     nbs = -(-n // ks)
-    pass_base = np.concatenate(([0], np.cumsum(nbs * (2 * ks - 1))[:-1])).astype(np.int64)
-    tree_base = np.concatenate(([0], np.cumsum(nbs)[:-1])).astype(np.int64)
+    pass_base = np.concatenate(([0], np.cumsum(nbs * (2 * ks - 1))[:-1]))
+    tree_base = np.concatenate(([0], np.cumsum(nbs)[:-1]))
+    layout = np.stack([ks, pass_base, tree_base]).astype(np.int64)
     n_slots = int(np.sum(nbs * (2 * ks - 1)))
 
     # Round trip 1: the top-level parity of every block of every pass.
@@ -199,33 +216,29 @@ def cascade_reconcile(
     starts = b_idx * ks[p_idx]
     ends = np.minimum(starts + ks[p_idx], n)
     t = len(p_idx)
-    first = ParityRequest(np.repeat(np.arange(n_frames), t), np.tile(p_idx, n_frames),
-                          np.tile(starts, n_frames), np.tile(ends, n_frames))
+    first = ParityRequest.from_arrays(np.repeat(np.arange(n_frames), t),
+                                      np.tile(p_idx, n_frames), np.tile(starts, n_frames),
+                                      np.tile(ends, n_frames))
     alice_root = _answers(ask_parities, first).reshape(n_frames, t)
     leaked = np.full(n_frames, t, dtype=np.int64)
     round_trips = 1
 
     node = np.full((n_frames, n_slots), -1, dtype=np.int8)
-    cur_pass = np.full(n_frames, -1, dtype=np.int64)
-    next_block = np.zeros(n_frames, dtype=np.int64)
+    fs = np.zeros((n_frames, 6), dtype=np.int64)  # see _cascade_kernels
+    fs[:, kern.CUR] = -1
     cap = int(nbs.max()) + min(max_parallel, n) + 16 * n_passes
     cand = np.zeros((n_frames, cap, 6), dtype=np.int64)
-    c_count = np.zeros(n_frames, dtype=np.int64)
-    flips = np.zeros(n_frames, dtype=np.int64)
-    overflow = np.zeros(n_frames, dtype=np.uint8)
     out = np.zeros((n_frames * cap, 5), dtype=np.int64)
-    o_count = np.zeros(n_frames, dtype=np.int64)
-    state = (bob, perm, inv, ks, pass_base, tree_base, node, alice_root, cur_pass, next_block,
-             cand, c_count, flips, overflow, out, o_count, max_parallel)
-    while (total := kern.cascade_round(*state)) > 0:
+    answers = np.zeros(0, dtype=np.uint8)
+    total = 0
+    while (total := kern.cascade_round(bob, perms, layout, node, alice_root, fs, cand, out,
+                                       total, answers, max_parallel)) > 0:
         if round_trips >= _MAX_ROUNDS:
             raise RuntimeError("Cascade did not terminate; the parity oracle is inconsistent")
-        q = out[:total]
-        req = ParityRequest(q[:, 0], q[:, 1], q[:, 2], q[:, 3])
-        answers = _answers(ask_parities, req)
-        kern.apply_answers(bob, perm, node, q[:, 0], q[:, 1], q[:, 2], q[:, 3], q[:, 4], answers)
-        leaked += o_count
+        answers = _answers(ask_parities, ParityRequest(out[:total, :4]))
+        leaked += fs[:, kern.ASKED]
         round_trips += 1
+    flips, overflow = fs[:, kern.FLIPS], fs[:, kern.OVERFLOW]
     return ReconciliationResult(
         method=f"cascade-{variant}",
         corrected=bob if np.ndim(bob_bits) == 2 else bob[0],
@@ -239,7 +252,7 @@ def cascade_reconcile(
 
 def _answers(ask_parities: Callable[[ParityRequest], np.ndarray], req: ParityRequest):
     ans = np.asarray(ask_parities(req), dtype=np.uint8).reshape(-1)
-    if ans.shape[0] != len(req) or (ans.size and ans.max() > 1):
+    if ans.shape[0] != len(req) or ans.max(initial=0) > 1:
         raise InvalidParameter("parity answers", f"{ans.shape[0]} values",
                                f"must be {len(req)} bits")
     return ans

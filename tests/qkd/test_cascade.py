@@ -155,7 +155,7 @@ def test_bad_input_is_rejected():
         cascade_reconcile(bob, 0.02, lambda req: np.zeros(len(req) + 1, np.uint8), 1)
     oracle = CascadeOracle(alice, cascade_permutations(100, 4, 1))
     with pytest.raises(InvalidParameter):
-        oracle(ParityRequest(np.array([5]), np.array([0]), np.array([0]), np.array([10])))
+        oracle(ParityRequest.from_arrays([5], [0], [0], [10]))
     with pytest.raises(InvalidParameter):
         ParityRequest.from_bytes(b"\x00" * 14)
     assert "alice" not in repr(oracle).lower() or "frames=" in repr(oracle)
