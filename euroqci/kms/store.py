@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 NOT_FOUND = "one or more keys specified are not found on KME"
 _CHUNK_NS = uuid.UUID("6f1f4a52-8b1e-4c55-9d0e-2f6b3a7c9e10")
 _BATCH_MAX = 1024
+_LAZY_S = 0.02  # how long writes nobody awaits may wait for company (s)
 
 metadata = sa.MetaData()
 link_chunks = sa.Table(
@@ -430,16 +431,27 @@ class KeyStore:
         tracker = _writes.get()
         if track and tracker is not None:
             tracker.last = fut
-        self._queue.put((op, fut))
+        self._queue.put((op, fut, track))
         return fut
 
     def _write_loop(self) -> None:
         stop = False
         while not stop:
             batch = [self._queue.get()]
-            while len(batch) < _BATCH_MAX:
+            lazy_until = None
+            while len(batch) < _BATCH_MAX and batch[-1] is not None:
                 try:
                     batch.append(self._queue.get_nowait())
+                    continue
+                except queue.Empty:
+                    pass
+                if any(item[2] for item in batch):
+                    break  # someone awaits this batch: commit now
+                # nobody awaits these writes (e.g. a master's own chunk records): gather
+                # more for a while, so that one commit serves many
+                lazy_until = lazy_until or time.monotonic() + _LAZY_S
+                try:
+                    batch.append(self._queue.get(timeout=max(0.0, lazy_until - time.monotonic())))
                 except queue.Empty:
                     break
             if None in batch:
@@ -451,21 +463,21 @@ class KeyStore:
     def _commit(self, batch: list) -> None:
         """One transaction for the whole batch (group commit: one fsync for many writes)."""
         if self._failed is not None:
-            for _, fut in batch:
+            for _, fut, _ in batch:
                 if not fut.cancelled():
                     fut.set_exception(KeyUnavailable("the key store failed a write"))
             return
         try:
             with self.engine.begin() as conn:
-                results = _run_batch(conn, [op for op, _ in batch])
+                results = _run_batch(conn, [op for op, _, _ in batch])
         except Exception as exc:
             log.error("key store write failed: %s", type(exc).__name__)
             self._failed = exc  # memory and database now differ: refuse all further work
-            for _, fut in batch:
+            for _, fut, _ in batch:
                 if not fut.cancelled():
                     fut.set_exception(KeyUnavailable("the key store failed a write"))
             return
-        for (_, fut), result in zip(batch, results, strict=True):
+        for (_, fut, _), result in zip(batch, results, strict=True):
             if not fut.cancelled():  # its waiter was cancelled (client gone, shutdown)
                 fut.set_result(result)
 
