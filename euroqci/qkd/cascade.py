@@ -12,10 +12,11 @@ Ciurana & Martin, "Demystifying the information reconciliation protocol Cascade"
 Inf. Comput. 15, 453 (2015), Table 1):
 
 - ``"original"``: Brassard & Salvail (EUROCRYPT 1993), 4 passes, k1 = ceil(0.73/Q), doubling.
-- ``"opt4"``: opt. (4) of the paper: 16 passes, k1 = ceil(1/Q), k2 = 2 k1, then n/2, with
-  sub-block reuse (every disclosed parity is kept; see _cascade_kernels).
-- ``"optimized"`` (default): as ``"opt4"`` with k1 = 2^ceil(log2(1/Q)), the power of two
-  the paper recommends (its Sec. 5); measured f 1.075 / 1.059 / 1.058 at Q = 1 / 2 / 5 %.
+- ``"optimized"`` (default): opt. (4) of the paper: 16 passes, k1 = ceil(1/Q), k2 = 2 k1,
+  then n/2, with sub-block reuse (every disclosed parity is kept; see _cascade_kernels);
+  measured f 1.081 / 1.068 / 1.070 at Q = 1 / 2 / 5 %.
+- ``"pow2"``: as ``"optimized"`` with k1 = 2^ceil(log2(1/Q)), a power of two as the paper
+  recommends: f 1.075 / 1.060 / 1.058, ~10 % more round trips.
 
 The top-level parities of all passes are asked in the first round trip (they do not depend
 on Bob's corrections, so this leaks exactly the same bits) and each frame runs its passes
@@ -47,7 +48,7 @@ __all__ = [
     "unpack_parities",
 ]
 
-VARIANTS = ("optimized", "opt4", "original")
+VARIANTS = ("optimized", "pow2", "original")
 MAX_PASSES = 16  # the most passes any variant uses
 _MIN_QBER = 1e-5  # clamp of the estimate, as in the open implementations
 _MAX_ROUNDS = 10_000  # far above any real run (< 300): guards against a broken oracle
@@ -125,9 +126,9 @@ def cascade_block_sizes(n: int, qber_estimate: float, variant: str = "optimized"
         k1 = math.ceil(0.73 / q)
         sizes = [k1 * 2**i for i in range(4)]
     else:
-        # opt. (4): k1 = ceil(1/Q); optimized: the next power of two, whose binary searches
-        # are balanced (log2 k1 parities each) and whose blocks are fewer
-        k1 = math.ceil(1.0 / q) if variant == "opt4" else 2 ** math.ceil(math.log2(1.0 / q))
+        # opt. (4): k1 = ceil(1/Q); pow2: the next power of two, whose binary searches are
+        # balanced (log2 k1 parities each) and whose blocks are fewer
+        k1 = 2 ** math.ceil(math.log2(1.0 / q)) if variant == "pow2" else math.ceil(1.0 / q)
         sizes = [k1, 2 * k1] + [math.ceil(n / 2)] * 14
     return np.clip(np.array(sizes, dtype=np.int64), 1, n)
 
@@ -192,12 +193,13 @@ def cascade_reconcile(
     ``converged`` is False for a frame whose disclosed parities reach its length (nothing
     secret is left: the QBER estimate was far too low) or whose search list overflowed.
     ``max_parallel`` top-level searches per frame run at once after pass 1: 1 is the
-    sequential protocol (least leakage, most round trips); the default is 4 for the
-    16-pass variants (~0.005 more in f, ~40 % fewer round trips; docs/reconciliation.md)
-    and all blocks at once for ``"original"``, as in the published simulations.
+    sequential protocol (least leakage, most round trips); the default is 2 for
+    ``"optimized"`` and 4 for ``"pow2"`` (~0.005 more in f than 1, 25-40 % fewer round
+    trips; docs/reconciliation.md) and all blocks at once for ``"original"``, as in the
+    published simulations.
     """
     if max_parallel is None:
-        max_parallel = np.iinfo(np.int32).max if variant == "original" else 4
+        max_parallel = {"original": np.iinfo(np.int32).max, "pow2": 4}.get(variant, 2)
     if int(max_parallel) < 1:
         raise InvalidParameter("max_parallel", max_parallel, "must be an integer >= 1")
     check_range("qber_estimate", qber_estimate, low=0.0, high=0.5, high_inclusive=False)
