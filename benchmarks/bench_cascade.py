@@ -108,6 +108,7 @@ def main() -> int:
         bob = alice ^ (rng.random(alice.shape) < q).astype(np.uint8)
         row = {"qber": q, "n": args.n,
                "euroqci_optimized": _ours(alice, bob, q, "optimized", args.repeats),
+               "euroqci_pow2": _ours(alice, bob, q, "pow2", args.repeats),
                "euroqci_original": _ours(alice, bob, q, "original", args.repeats)}
         if PEER.exists() and args.peer_frames > 0:
             k = args.peer_frames
