@@ -9,14 +9,14 @@ frames of a batch travel together. Block ``(pass, start, end)`` means the bits a
 
 Variants (block sizes ``k_i`` from the estimated QBER ``Q``; Martinez-Mateo, Pacher, Peev,
 Ciurana & Martin, "Demystifying the information reconciliation protocol Cascade", Quantum
-Inf. Comput. 15, 453 (2015), Table 1):
+Inf. Comput. 15, 453 (2015)):
 
 - ``"original"``: Brassard & Salvail (EUROCRYPT 1993), 4 passes, k1 = ceil(0.73/Q), doubling.
 - ``"optimized"`` (default): opt. (4) of the paper: 16 passes, k1 = ceil(1/Q), k2 = 2 k1,
   then n/2, with sub-block reuse (every disclosed parity is kept; see _cascade_kernels);
   measured f 1.081 / 1.068 / 1.070 at Q = 1 / 2 / 5 %.
 - ``"pow2"``: as ``"optimized"`` with k1 = 2^ceil(log2(1/Q)), a power of two as the paper
-  recommends: f 1.075 / 1.060 / 1.058, ~10 % more round trips.
+  recommends: f 1.075 / 1.060 / 1.058, about as many round trips (docs/reconciliation.md).
 
 The top-level parities of all passes are asked in the first round trip (they do not depend
 on Bob's corrections, so this leaks exactly the same bits) and each frame runs its passes
