@@ -120,7 +120,7 @@ def test_bad_input_fails_loudly():
     assert not ok.any()
 
 
-def test_decoder_same_without_numba(monkeypatch):
+def test_decoder_same_without_numba():
     # the pure-Python fallback of the kernels (EUROQCI_DISABLE_JIT=1) computes the same
     # thing: run the un-jitted function object on a small code
     code = build_ldpc_code(400, 0.6)
