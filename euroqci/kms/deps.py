@@ -62,7 +62,6 @@ async def kme_caller(request: Request) -> str:
 
 
 Ctx = Annotated[KmeContext, Depends(get_ctx)]
-SaeCaller = Annotated[str, Depends(sae_caller)]
 KmeCaller = Annotated[str, Depends(kme_caller)]
 
 
