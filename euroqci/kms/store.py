@@ -184,7 +184,8 @@ class KeyStore:
         return self._failed is not None
 
     async def barrier(self, writes: WriteTracker | None = None) -> None:
-        """Wait until the writes queued so far are committed; raise if one failed.
+        """Wait until the writes queued so far are committed, except those queued with
+        ``track=False`` (nobody waits for them); raise if one failed.
 
         With ``writes`` (from :func:`track_writes`), wait only for those of that request
         (writes commit in order, so its last one suffices).
@@ -427,10 +428,11 @@ class KeyStore:
     def _enqueue(self, op: Write, *, track: bool = True) -> concurrent.futures.Future:
         """Queue a write: a function of the connection, or (statement, rows) steps."""
         fut: concurrent.futures.Future = concurrent.futures.Future()
-        self._last = fut
-        tracker = _writes.get()
-        if track and tracker is not None:
-            tracker.last = fut
+        if track:  # writes made with track=False are never waited for
+            self._last = fut
+            tracker = _writes.get()
+            if tracker is not None:
+                tracker.last = fut
         self._queue.put((op, fut, track))
         return fut
 
