@@ -68,8 +68,9 @@ def test_finite_key_grows_with_block_size_lim2014():
 
 
 def test_rusca_one_decoy_gives_key():
-    # Rusca et al. APL 112, 171104 (2018) parameters: eta_det 50 %, P_DC 1e-8, e_d 1 %
-    det = Detector(efficiency=0.5, dark_count_prob=1e-8, misalignment=0.01)
+    # Rusca et al. APL 112, 171104 (2018) App. B parameters: eta_det 50 %, P_DC 1e-8 (whole
+    # receiver per gate, i.e. 5e-9 per detector in our convention, docs/physics.md), e_d 1 %
+    det = Detector(efficiency=0.5, dark_count_prob=5e-9, misalignment=0.01)
     counts = expected_decoy_counts(transmittance(20.0), det, [0.5, 0.15], [0.7, 0.3], 0.9, 1e10)
     res = finite_key_length(counts, method="rusca2018")
     assert res.length_bits > 0

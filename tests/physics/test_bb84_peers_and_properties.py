@@ -14,8 +14,12 @@ from euroqci.physics.link import LinkParameters
 
 # Rusca et al. APL 112, 171104 (2018), App. B simulation parameters (as transcribed):
 # eta_det = 50 %, P_DC = 1e-8, e_d = 1 %, f_rep = 1 GHz, dead time 100 ns, f = 1.16,
-# eps_sec = 1e-9, eps_cor = 1e-15.
-RUSCA = Detector(efficiency=0.5, dark_count_prob=1e-8, misalignment=0.01, dead_time_s=1e-7)
+# eps_sec = 1e-9, eps_cor = 1e-15. Their P_DC is the whole receiver's background per gate;
+# our dark_count_prob is per detector (two detectors, docs/physics.md), hence P_DC / 2.
+RUSCA_P_DC = 1e-8
+RUSCA = Detector(
+    efficiency=0.5, dark_count_prob=RUSCA_P_DC / 2, misalignment=0.01, dead_time_s=1e-7
+)
 
 
 def rusca_link(length_km):

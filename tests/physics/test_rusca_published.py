@@ -8,10 +8,10 @@ efficiency 50 %, dark-count probability P_DC = 1e-8, misalignment 1 %, f_rep = 1
 time 100 ns, f = 1.16, eps_sec = 1e-9, eps_cor = 1e-15. Values read off the paper's figures
 were not available, so no figure value is asserted.
 
-Convention fix relative to tests/physics/test_bb84_peers_and_properties.py: App. B writes the
-detection probability of the whole receiver as p_k (1 - exp(-mu_k eta) + P_DC), so P_DC is the
-receiver's background probability per gate; our ``dark_count_prob`` is per detector (two
-detectors), hence 5e-9 here, not 1e-8 (which doubles the background).
+Convention: App. B writes the detection probability of the whole receiver as
+p_k (1 - exp(-mu_k eta) + P_DC), so P_DC is the receiver's background probability per gate;
+our ``dark_count_prob`` is per detector (two detectors), hence 5e-9 here, not 1e-8 (which
+doubles the background).
 """
 
 import numpy as np
