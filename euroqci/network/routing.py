@@ -31,7 +31,7 @@ Adjacency = dict[str, dict[str, float]]
 def _usable(graph: nx.Graph, key_available_bits: Mapping[LinkId, float], need_bits: float,
             failed_nodes: Iterable[str], failed_links: Iterable[tuple[str, str]]) -> Adjacency:
     """Adjacency of usable hops: node -> {neighbour: bits in the link's store}. Plain dicts
-    (not a networkx graph) because the simulator calls this for every relay request."""
+    (not a networkx graph) because the KMS calls this for every relay request."""
     down_nodes = set(failed_nodes)
     down_links = {link_id(*lk) for lk in failed_links}
     adj: Adjacency = {n: {} for n in graph.nodes if n not in down_nodes}
@@ -139,7 +139,8 @@ def disjoint_routes(graph: nx.Graph, source: str, target: str, n_paths: int,
 
     Greedy first: repeatedly take :func:`route` and remove its intermediate nodes (widest
     paths first). If that finds fewer than ``n_paths``, the maximum set of node-disjoint
-    paths (max-flow, networkx) is used instead when it is larger, shortest paths first.
+    paths (unit max-flow, :func:`_max_disjoint`) is used instead when it is larger, shortest
+    paths first.
     Fewer than ``n_paths`` paths are returned when no more exist; the caller decides.
     """
     _check_ends(graph, source, target)
