@@ -87,6 +87,8 @@ def test_table_and_plot(capsys, tmp_path):
         (["--distance-km", "-5"], "--distance-km"),
         (["--distance-km", "0:200"], "--distance-km"),
         (["--distance-km", "0:abc:10"], "--distance-km"),
+        (["--distance-km", "0:1e9:1"], "at most 100000 values"),  # refused before allocating
+        (["--distance-km", "0:inf:1"], "--distance-km"),
         (["--detector-efficiency", "1.5"], "--detector-efficiency"),
         (["--protocol", "e91"], "--protocol"),
         (["--block-size", "1e6", "--decoys", "infinite"], "--decoys"),

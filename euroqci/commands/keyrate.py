@@ -11,7 +11,7 @@ import argparse
 import json
 import math
 
-from euroqci.errors import InvalidParameter
+from euroqci.errors import InvalidParameter, check_range
 
 HELP = "secret key rate vs distance or loss (decoy BB84, BBM92, CV-QKD GG02)"
 
@@ -26,6 +26,7 @@ SHORT = {
 FIXED = ("mu3", "sifting_factor")
 DERIVED = ("p3", "pulses_per_block")
 RANGE_HELP = "a number, a list a,b,c or a range start:stop:step (stop included)"
+MAX_VALUES = 100_000  # distances or losses per call
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,20 +107,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def parse_values(flag: str, text: str) -> list[float]:
     """Parse ``50``, ``10,50,100`` or ``0:200:10`` (stop included) into numbers."""
     try:
-        if ":" in text:
-            start, stop, step = (float(x) for x in text.split(":"))
-            if not step > 0 or stop < start:
-                raise ValueError
-            n = int(math.floor((stop - start) / step + 1e-9))
-            values = [start + i * step for i in range(n + 1)]
-        else:
-            values = [float(x) for x in text.split(",")]
+        parts = [float(x) for x in text.split(":" if ":" in text else ",")]
     except ValueError:
         raise InvalidParameter(flag, text, RANGE_HELP) from None
-    if not values or any(not math.isfinite(v) or v < 0 for v in values):
+    if any(not math.isfinite(v) or v < 0 for v in parts):
         raise InvalidParameter(flag, text, RANGE_HELP + ", all values finite and >= 0")
-    if len(values) > 100_000:
-        raise InvalidParameter(flag, text, "at most 100000 values")
+    if ":" not in text:
+        values = parts
+    else:
+        if len(parts) != 3 or not parts[2] > 0 or parts[1] < parts[0]:
+            raise InvalidParameter(flag, text, RANGE_HELP)
+        start, stop, step = parts
+        n = int(math.floor((stop - start) / step + 1e-9)) + 1
+        if n > MAX_VALUES:  # checked before the list is built (0:1e9:1)
+            raise InvalidParameter(flag, text, f"at most {MAX_VALUES} values")
+        values = [start + i * step for i in range(n)]
+    if len(values) > MAX_VALUES:
+        raise InvalidParameter(flag, text, f"at most {MAX_VALUES} values")
     return values
 
 
@@ -146,12 +150,8 @@ def _check(args: argparse.Namespace) -> None:
         "--modulation-variance": (args.modulation_variance, 0.0, 1e4, False),
     }
     for flag, (value, low, high, low_inclusive) in limits.items():
-        if value is None:
-            continue
-        ok = math.isfinite(value) and (value >= low if low_inclusive else value > low)
-        if not ok or value > high:
-            left = "[" if low_inclusive else "("
-            raise InvalidParameter(flag, value, f"must be in {left}{low:g}, {high:g}]")
+        if value is not None:
+            check_range(flag, value, low=low, high=high, low_inclusive=low_inclusive)
     if args.block_size is not None and args.protocol != "bb84-decoy":
         raise InvalidParameter("--block-size", args.block_size, "only with --protocol bb84-decoy")
     if args.block_size is not None and args.decoys not in ("1", "2"):
