@@ -1,4 +1,4 @@
-"""Privacy amplification by (modified) Toeplitz hashing, computed exactly with a real FFT.
+"""Privacy amplification by (modified) Toeplitz hashing, computed exactly with FFTs.
 
 The extractor is the modified Toeplitz family of Hayashi and Tsurumaru (IEEE Trans. Inf.
 Theory 62, 2213, 2016): for an ``n``-bit input split as ``x = (x1, x2)`` with ``x2`` the last
@@ -7,11 +7,20 @@ Theory 62, 2213, 2016): for an ``n``-bit input split as ``x = (x1, x2)`` with ``
 so the leftover hash lemma applies (Tomamichel et al., IEEE Trans. Inf. Theory 57, 5524,
 2011), and needs a circular convolution of length only ``n - 1`` instead of ``n + m - 1``.
 
-Exactness: the integer convolution is computed with float64 FFTs and rounded. Every call
-evaluates the a-priori error bound of Percival (Math. Comp. 72, 387, 2003, Thm. 5.1),
+Speed: the real convolution of even length ``L`` runs as complex FFTs of length ``L/2``
+(real sequences packed as ``a[2k] + i a[2k+1]``, split and re-packed around the spectral
+product in one numba pass: Cooley and Tukey's real-transform identity, e.g. Sorensen et al.,
+IEEE Trans. ASSP 35, 849, 1987). pocketfft's complex transform of ``L/2`` points is ~1.6x
+faster than its real transform of ``L`` points at 10^7. The seed's spectrum can be shared
+by both ends of an in-process link through a :class:`SeedSpectra` (each end still hashes
+its own key).
+
+Exactness: the integer convolution is computed in float64 and rounded. Every call evaluates
+the a-priori error bound of Percival (Math. Comp. 72, 387, 2003, Thm. 5.1),
 ``|err| <= ||x1||_2 ||s||_2 * ((1+e)^(3L) (1+e*sqrt5)^(3L+1) (1+b)^(3L) - 1)`` with
 ``L = ceil(log2 N)``, unit roundoff ``e = 2^-53`` and twiddle error ``b`` (taken as ``8e``);
-proved for radix-2 transforms, we apply it to pocketfft's mixed radices as an estimate
+proved for radix-2 transforms, we apply it to pocketfft's mixed radices plus the real-split
+level (itself one radix-2 butterfly with table twiddles of <= 3 ulp) as an estimate
 (~7e-6 at n = 10^8). When it is not below 1/4 the input is split into column slices whose
 partial sums are each exact (never needed below ~10^9 bits). A residual check (every value
 within 1/4 of an integer before rounding) guards against any violation at run time.
@@ -19,7 +28,9 @@ within 1/4 of an integer before rounding) guards against any violation at run ti
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 
 import numpy as np
 import scipy.fft
@@ -30,6 +41,7 @@ from euroqci.qkd._jit import njit
 _UNIT_ROUNDOFF = 2.0**-53
 _TWIDDLE_ERROR = 8 * _UNIT_ROUNDOFF
 _MAX_ERROR = 0.25
+_TWIDDLE_STEP = 2048  # w^k = coarse[k // step] * fine[k % step]: two table reads, <= 3 ulp
 
 
 def seed_length_bits(n_in: int) -> int:
@@ -48,6 +60,54 @@ def fft_error_bound(norm2_x: float, norm2_s: float, fft_length: int) -> float:
     return norm2_x * norm2_s * math.expm1(log_growth)
 
 
+def convolution_length(n: int) -> int:
+    """Even circular-convolution length >= ``n`` whose half is a fast complex FFT size."""
+    return 2 * scipy.fft.next_fast_len(max(1, -(-n // 2)))
+
+
+@functools.lru_cache(maxsize=8)
+def _twiddles(length: int) -> tuple[np.ndarray, np.ndarray]:
+    """exp(-2 pi i k / length) as a coarse table (multiples of the step) and a fine one."""
+    half = length // 2
+    fine = np.exp(-2j * np.pi * np.arange(_TWIDDLE_STEP) / length)
+    coarse = np.exp(-2j * np.pi * np.arange(0, half + _TWIDDLE_STEP, _TWIDDLE_STEP) / length)
+    return coarse, fine
+
+
+def _packed_spectrum(values: np.ndarray, length: int, workers: int) -> np.ndarray:
+    """FFT (length/2 points) of ``a[2k] + i a[2k+1]``, ``a`` = 0/1 ``values`` zero-padded."""
+    buf = np.zeros(length, dtype=np.float64)
+    buf[: values.size] = values
+    return scipy.fft.fft(buf.view(np.complex128), workers=workers, overwrite_x=True)
+
+
+@njit
+def _split(z, zj, w):
+    """(A[k], A[k + L/2]) of a real sequence from its packed spectrum z = Z[k], zj = Z[-k]."""
+    even = 0.5 * (z + zj.conjugate())
+    odd = -0.5j * (z - zj.conjugate()) * w
+    return even + odd, even - odd
+
+
+@njit
+def _spectral_product(zs, zx, coarse, fine, step):
+    """zx <- packed spectrum of the real convolution (in place): for every k, split both
+    packed spectra into A[k], A[k + L/2], multiply, and re-pack E[k] + i O[k]. The partner
+    index j = -k uses A[j] = conj(A[k + L/2]) and A[j + L/2] = conj(A[k]) (real inputs)."""
+    half = zx.size
+    for k in range(half // 2 + 1):
+        j = (half - k) % half
+        wk = coarse[k // step] * fine[k % step]
+        a_lo, a_hi = _split(zs[k], zs[j], wk)
+        b_lo, b_hi = _split(zx[k], zx[j], wk)
+        p_lo, p_hi = a_lo * b_lo, a_hi * b_hi
+        zx[k] = 0.5 * (p_lo + p_hi) + 0.5j * (p_lo - p_hi) * wk.conjugate()
+        if j != k:
+            wj = coarse[j // step] * fine[j % step]
+            q_lo, q_hi = p_hi.conjugate(), p_lo.conjugate()
+            zx[j] = 0.5 * (q_lo + q_hi) + 0.5j * (q_lo - q_hi) * wj.conjugate()
+
+
 @njit
 def _round_parity(conv, start, m, out):
     """out ^= parity(rint(conv[start : start + m])); returns the largest rounding residual."""
@@ -62,14 +122,48 @@ def _round_parity(conv, start, m, out):
     return worst
 
 
+class SeedSpectra:
+    """Seed spectra shared by the two ends of an in-process link (thread-safe).
+
+    The first end to hash with a given seed computes its spectrum; the other end reuses it
+    (the seed arrays are compared, so a different seed is never served). An entry is
+    dropped once ``users`` hashes took it.
+    """
+
+    def __init__(self, users: int = 2):
+        self._users = users
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[int, int], list] = {}
+
+    def get(self, seed: np.ndarray, length: int, workers: int) -> np.ndarray:
+        key = (seed.size, length)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or not np.array_equal(entry[0], seed):
+                entry = [seed, threading.Lock(), None, 0]
+                self._entries[key] = entry
+        with entry[1]:
+            if entry[2] is None:
+                entry[2] = _packed_spectrum(seed, length, workers)
+            spectrum = entry[2]
+        with self._lock:
+            entry[3] += 1
+            if entry[3] >= self._users and self._entries.get(key) is entry:
+                del self._entries[key]
+        return spectrum
+
+
 def _convolution_parity(x1: np.ndarray, seed: np.ndarray, m: int, workers: int,
-                        out: np.ndarray) -> None:
+                        out: np.ndarray, spectra: SeedSpectra | None) -> None:
     """``out ^= T x1 mod 2`` via one circular convolution of length >= n - 1."""
     cols = x1.size
-    length = scipy.fft.next_fast_len(cols + m - 1, real=True)
-    spectrum = scipy.fft.rfft(seed.astype(np.float64), length, workers=workers)
-    spectrum *= scipy.fft.rfft(x1.astype(np.float64), length, workers=workers)
-    conv = scipy.fft.irfft(spectrum, length, workers=workers, overwrite_x=True)
+    length = convolution_length(cols + m - 1)
+    seed_spectrum = (spectra.get(seed, length, workers) if spectra is not None
+                     else _packed_spectrum(seed, length, workers))
+    spectrum = _packed_spectrum(x1, length, workers)
+    coarse, fine = _twiddles(length)
+    _spectral_product(seed_spectrum, spectrum, coarse, fine, _TWIDDLE_STEP)
+    conv = scipy.fft.ifft(spectrum, workers=workers, overwrite_x=True).view(np.float64)
     del spectrum
     residual = _round_parity(conv, cols - 1, m, out)
     if residual >= _MAX_ERROR:  # pragma: no cover - guarded by the a-priori bound
@@ -77,12 +171,14 @@ def _convolution_parity(x1: np.ndarray, seed: np.ndarray, m: int, workers: int,
 
 
 def toeplitz_hash(
-    bits: np.ndarray, seed: np.ndarray, n_out: int, *, workers: int = 1
+    bits: np.ndarray, seed: np.ndarray, n_out: int, *, workers: int = 1,
+    spectra: SeedSpectra | None = None,
 ) -> np.ndarray:
     """Hash ``bits`` (uint8 0/1, length n) to ``n_out`` bits with the modified Toeplitz seed.
 
     ``seed`` is uint8 0/1 of length :func:`seed_length_bits` ``(n)``; only its first
     ``n - 1`` bits are read (the matrix uses ``n - m + m - 1`` of them). Exact for any n.
+    ``spectra`` shares the seed's transform with the other end (same process).
     """
     bits = np.asarray(bits, dtype=np.uint8)
     seed = np.asarray(seed, dtype=np.uint8)
@@ -100,7 +196,7 @@ def toeplitz_hash(
     # T[i, j] = s[i - j + cols - 1] uses s[0 : cols + n_out - 1]
     used_seed = seed[: cols + n_out - 1]
     norm_s = math.sqrt(int(np.count_nonzero(used_seed)))
-    length = scipy.fft.next_fast_len(cols + n_out - 1, real=True)
+    length = convolution_length(cols + n_out - 1)
     # split the columns until each slice's partial sums are provably exact
     slices = 1
     while fft_error_bound(math.sqrt(cols / slices), norm_s, length) >= _MAX_ERROR:
@@ -111,7 +207,8 @@ def toeplitz_hash(
         stop = min(start + step, cols)
         # columns start..stop-1 of T form the Toeplitz matrix of s[cols - stop :]
         sub_seed = used_seed[cols - stop : cols - start + n_out - 1]
-        _convolution_parity(x1[start:stop], sub_seed, n_out, workers, result)
+        _convolution_parity(x1[start:stop], sub_seed, n_out, workers, result,
+                            spectra if slices == 1 else None)
     return result
 
 

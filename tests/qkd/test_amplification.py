@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from euroqci.errors import InvalidParameter
 from euroqci.qkd.amplification import (
+    SeedSpectra,
     fft_error_bound,
     random_seed,
     seed_length_bits,
@@ -33,7 +34,8 @@ def reference_hash(bits: np.ndarray, seed: np.ndarray, m: int) -> np.ndarray:
     return np.asarray(t @ GF2(bits[:cols]) + GF2(bits[cols:]), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("n,m", [(1, 1), (2, 1), (17, 5), (256, 128), (1000, 333), (3001, 2999),
+@pytest.mark.parametrize("n,m", [(1, 1), (2, 1), (17, 5), (31, 10), (51, 25), (91, 45), (256, 128),
+                                 (1000, 333), (3001, 2999),
                                  (4096, 1), (5000, 2500)])
 def test_known_answers_against_galois(n, m):
     rng = np.random.default_rng(n * 7919 + m)
@@ -99,3 +101,19 @@ def test_column_slicing_gives_the_same_hash(monkeypatch):
     monkeypatch.setattr(amplification, "fft_error_bound",
                         lambda norm_x, norm_s, length: 1.0 if norm_x**2 > 300 else 0.0)
     np.testing.assert_array_equal(toeplitz_hash(bits, seed, m), reference_hash(bits, seed, m))
+
+
+def test_shared_seed_spectra_give_each_end_its_own_exact_hash():
+    """Two ends sharing one seed's transform; a different seed of the same size is never
+    served the cached transform."""
+    rng = np.random.default_rng(12)
+    n, m = 2000, 700
+    alice, bob = rng.integers(0, 2, (2, n), dtype=np.uint8)
+    seed, other = random_seed(n, rng), random_seed(n, rng)
+    spectra = SeedSpectra(users=2)
+    assert np.array_equal(toeplitz_hash(alice, seed, m, spectra=spectra),
+                          reference_hash(alice, seed, m))
+    assert np.array_equal(toeplitz_hash(bob, other, m, spectra=spectra),
+                          reference_hash(bob, other, m))
+    assert np.array_equal(toeplitz_hash(bob, seed, m, spectra=spectra),
+                          reference_hash(bob, seed, m))
