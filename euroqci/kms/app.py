@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 
 from euroqci import __version__
 from euroqci.errors import EuroQCIError, KeyUnavailable
+from euroqci.kms import hot
 from euroqci.kms.deps import error_body, handle_error
 from euroqci.kms.metrics import Metrics
 from euroqci.kms.registry import KmeContext, Network, RelayFactory, Service
@@ -73,6 +74,20 @@ class DurableResponses:
             await guarded_send({"type": "http.response.body", "body": response.body})
 
 
+class KmeApp(FastAPI):
+    """FastAPI, with the plain forms of ``enc_keys``/``dec_keys`` served by ``kms/hot.py``
+    (same logic and answers, without the framework's per-request layers)."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            handler = hot.match(scope)
+            ctx = getattr(self.state, "ctx", None)
+            if handler is not None and ctx is not None:
+                scope["app"] = self
+                return await hot.respond(ctx, handler, scope, send)
+        await super().__call__(scope, receive, send)
+
+
 async def _send_response(send, response) -> None:
     await send(
         {
@@ -121,7 +136,7 @@ def create_app(
             await peers.aclose()
             await asyncio.to_thread(store.close)
 
-    app = FastAPI(
+    app = KmeApp(
         title=f"euroqci KME {settings.kme_id}",
         version=__version__,
         description="ETSI GS QKD 014 V1.1.1 key delivery over mutual TLS (see docs/kms-api.md).",
@@ -191,6 +206,7 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides):
         ssl_context_factory=lambda _config, _default: ctx,
         log_level=settings.log_level,
         timeout_keep_alive=30,
+        proxy_headers=False,  # a KME is reached directly; no X-Forwarded-* is trusted
         lifespan="on",
     )
     options.update(overrides)

@@ -34,7 +34,11 @@ async def get_ctx(request: Request) -> KmeContext:
 
 async def caller_cn(request: Request) -> str:
     """The subject CN of the verified client certificate (see ``kms/tls.py``)."""
-    tls = request.scope.get("extensions", {}).get("tls") or {}
+    return _cn_of_scope(request.scope)
+
+
+def _cn_of_scope(scope: dict) -> str:
+    tls = scope.get("extensions", {}).get("tls") or {}
     cn = tls.get("client_cn")
     if not cn:
         raise Unauthorized("no client certificate identity on this connection")
@@ -43,8 +47,12 @@ async def caller_cn(request: Request) -> str:
 
 async def sae_caller(request: Request) -> str:
     """The calling SAE's ID; it must be registered at this KME."""
-    cn = await caller_cn(request)
-    ctx = request.app.state.ctx
+    return sae_of_scope(request.app.state.ctx, request.scope)
+
+
+def sae_of_scope(ctx: KmeContext, scope: dict) -> str:
+    """:func:`sae_caller` on an ASGI scope (the hot paths of ``kms/hot.py``)."""
+    cn = _cn_of_scope(scope)
     if ctx.network.saes.get(cn) != ctx.settings.kme_id:
         raise Unauthorized(
             f"certificate {cn!r} is not an SAE registered at KME {ctx.settings.kme_id}"

@@ -158,6 +158,7 @@ class KeyStore:
         self._load()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._last: concurrent.futures.Future | None = None
+        self._conn: sa.Connection | None = None  # the writer thread's own
         self._writer = threading.Thread(target=self._write_loop, name=f"kms-store-{kme_id}")
         self._writer.daemon = True
         self._writer.start()
@@ -437,6 +438,13 @@ class KeyStore:
         return fut
 
     def _write_loop(self) -> None:
+        try:
+            self._write_batches()
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+
+    def _write_batches(self) -> None:
         stop = False
         while not stop:
             batch = [self._queue.get()]
@@ -470,8 +478,10 @@ class KeyStore:
                     fut.set_exception(KeyUnavailable("the key store failed a write"))
             return
         try:
-            with self.engine.begin() as conn:
-                results = _run_batch(conn, [op for op, _, _ in batch])
+            if self._conn is None:  # the writer's one connection: a pool checkout per
+                self._conn = self.engine.connect()  # batch adds a reset ROLLBACK per commit
+            with self._conn.begin():
+                results = _run_batch(self._conn, [op for op, _, _ in batch])
         except Exception as exc:
             log.error("key store write failed: %s", type(exc).__name__)
             self._failed = exc  # memory and database now differ: refuse all further work

@@ -108,17 +108,22 @@ async def get_key_with_id(
 ) -> JSONResponse:
     """Get key with key IDs, GET form (exactly one key ID)."""
     slave, ctx = await sae_caller(request), request.app.state.ctx
-    return _container(_take(ctx, master_SAE_ID, slave, [key_ID]))
+    return dec_keys_response(ctx, master_SAE_ID, slave, [key_ID])
 
 
 @router.post("/{master_SAE_ID}/dec_keys", response_model=KeyContainer, responses=ERRORS)
 async def get_key_with_ids(master_SAE_ID: str, request: Request, body: KeyIDs) -> JSONResponse:
     """Get key with key IDs, POST form."""
     slave, ctx = await sae_caller(request), request.app.state.ctx
-    return _container(_take(ctx, master_SAE_ID, slave, [k.key_ID for k in body.key_IDs]))
+    return dec_keys_response(ctx, master_SAE_ID, slave, [k.key_ID for k in body.key_IDs])
 
 
 # ------------------------------------------------------------------------ logic ------
+
+
+def dec_keys_response(ctx: KmeContext, master: str, slave: str, key_ids: list[str]):
+    """Get key with key IDs: hand ``slave`` the named keys (all or none) and forget them."""
+    return _container(_take(ctx, master, slave, key_ids))
 
 
 def _take(ctx: KmeContext, master: str, slave: str, key_ids: list[str]):
