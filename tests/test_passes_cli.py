@@ -66,6 +66,8 @@ def test_table_output(capsys):
     (["--start", "2070-01-01"], "start"),
     (["--days", "-1"], "days"),
     (["--detector-efficiency", "1.5"], "detector_efficiency"),
+    (["--ec-efficiency", "0.5"], "ec_efficiency"),  # f < 1 gave key at QBER 49 %
+    (["--raan-deg", "nan"], "raan_deg"),  # was a scipy traceback
     (["--tle", "/no/such/file"], "tle"),
 ])
 def test_bad_input_is_one_line_exit_2(capsys, args, name):

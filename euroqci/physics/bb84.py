@@ -156,6 +156,7 @@ def finite_key_length(
         raise InvalidParameter("method", method, "one of " + ", ".join(METHODS))
     check_range("eps_sec", eps_sec, low=0.0, high=1.0, low_inclusive=False)
     check_range("eps_cor", eps_cor, low=0.0, high=1.0, low_inclusive=False)
+    check_range("ec_efficiency", ec_efficiency, low=1.0, high=2.0)  # as LinkParameters
     mu = np.asarray(counts.intensities, dtype=float)
     if mu.shape[-1] != METHODS[method]:
         raise InvalidParameter(

@@ -121,6 +121,10 @@ def satellite_from_elements(altitude_km: float = 500.0, inclination_deg: float |
     if inclination_deg is None:
         inclination_deg = sun_synchronous_inclination_deg(altitude_km)
     check_range("inclination_deg", inclination_deg, low=0.0, high=180.0)
+    for angle, value in (("raan_deg", raan_deg), ("mean_anomaly_deg", mean_anomaly_deg)):
+        # any finite angle (wrapped below); NaN or inf would only fail deep inside the spline
+        check_range(angle, value, low=-math.inf, high=math.inf, low_inclusive=False,
+                    high_inclusive=False)
     a = _EARTH_EQUATORIAL_RADIUS_KM + altitude_km
     n_rad_per_min = math.sqrt(_MU_KM3_S2 / a**3) * 60.0
     days = (_utc(epoch) - _SGP4_EPOCH).total_seconds() / 86400.0
