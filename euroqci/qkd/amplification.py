@@ -89,7 +89,7 @@ def _split(z, zj, w):
     return even + odd, even - odd
 
 
-@njit
+@njit(nogil=True)
 def _spectral_product(zs, zx, coarse, fine, step):
     """zx <- packed spectrum of the real convolution (in place): for every k, split both
     packed spectra into A[k], A[k + L/2], multiply, and re-pack E[k] + i O[k]. The partner
@@ -108,7 +108,7 @@ def _spectral_product(zs, zx, coarse, fine, step):
             zx[j] = 0.5 * (q_lo + q_hi) + 0.5j * (q_lo - q_hi) * wj.conjugate()
 
 
-@njit
+@njit(nogil=True)
 def _round_parity(conv, start, m, out):
     """out ^= parity(rint(conv[start : start + m])); returns the largest rounding residual."""
     worst = 0.0

@@ -28,6 +28,7 @@ from euroqci.errors import ChannelError, InvalidParameter, ProtocolAbort, check_
 from euroqci.physics.link import LinkParameters
 from euroqci.physics.optimise import KeyRate
 from euroqci.physics.sources import DecoySource
+from euroqci.qkd.amplification import SeedSpectra
 from euroqci.qkd.authentication import AuthenticatedChannel, KeyPool
 from euroqci.qkd.channel import Channel, InMemoryChannel
 from euroqci.qkd.events import DetectionRecord, Eavesdropper, EventModel, sample_detections
@@ -217,15 +218,16 @@ def _record_block(report: LinkRunReport, record: DetectionRecord, config: LinkCo
 
 def _role_block(role: str, ch: AuthenticatedChannel, config: LinkConfig, block_id: int,
                 record: DetectionRecord, rng: np.random.Generator,
-                executor: ThreadPoolExecutor | None) -> BlockOutcome:
+                executor: ThreadPoolExecutor | None,
+                spectra: SeedSpectra | None = None) -> BlockOutcome:
     """Run one role on one block; symmetric aborts become an outcome, the rest propagate."""
     out = BlockOutcome(block_id)
     try:
         if role == "alice":
             return alice_block(ch, config.protocol, out, record.n_pulses, record.intensity,
-                               record.alice_basis, record.alice_bit, rng, executor)
+                               record.alice_basis, record.alice_bit, rng, executor, spectra)
         return bob_block(ch, config.protocol, out, record.n_pulses, record.bob_basis,
-                         record.bob_bit, rng, executor)
+                         record.bob_bit, rng, executor, spectra)
     except ProtocolAbort as abort:
         out.abort_reason, out.key = abort.reason, None
         return out
@@ -296,6 +298,7 @@ class LinkEngine:
         self._rng = {"alice": np.random.default_rng([seed, 1]),
                      "bob": np.random.default_rng([seed, 2])}
         self._next_block = 0
+        self._spectra = SeedSpectra(users=2)  # one seed transform serves both ends
 
     def _deliver(self, report: LinkRunReport, done: tuple) -> Iterator[KeyBlock]:
         alice, bob, sample_s = done
@@ -330,10 +333,11 @@ class LinkEngine:
             for index, (block_id, _) in enumerate(plan):
                 record, sample_s = records.take(index, report)
                 fut = alice_thread.submit(_role_block, "alice", self._alice, self.config,
-                                          block_id, record, self._rng["alice"], alice_pa)
+                                          block_id, record, self._rng["alice"], alice_pa,
+                                          self._spectra)
                 try:
                     bob = _role_block("bob", self._bob, self.config, block_id, record,
-                                      self._rng["bob"], bob_pa)
+                                      self._rng["bob"], bob_pa, self._spectra)
                 finally:
                     alice = fut.result()
                 if (alice.abort_reason is None) != (bob.abort_reason is None):

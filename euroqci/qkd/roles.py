@@ -142,7 +142,7 @@ def _counts(cfg, intensity, key_index, test_index, m_x, m_z, n_pulses):
 
 
 def _finish(ch: AuthenticatedChannel, cfg, out, counts, key, seed, timer,
-            executor: Executor | None) -> BlockOutcome:
+            executor: Executor | None, spectra: amplification.SeedSpectra | None) -> BlockOutcome:
     """Amplification common to both ends: final length, then the Toeplitz hash -- on
     ``executor`` if given (the next block's protocol can run meanwhile) -- whose first bits
     refill the authentication pool (promised now, settled in order) and the rest is the key.
@@ -159,7 +159,8 @@ def _finish(ch: AuthenticatedChannel, cfg, out, counts, key, seed, timer,
 
     def amplify() -> np.ndarray:
         t0 = time.perf_counter()
-        final = amplification.toeplitz_hash(key, seed, length, workers=cfg.pa_workers)
+        final = amplification.toeplitz_hash(key, seed, length, workers=cfg.pa_workers,
+                                            spectra=spectra)
         packed = np.packbits(final[: 8 * (length // 8)])
         out.stage_s["amplification"] = out.stage_s.get("amplification", 0.0) + \
             time.perf_counter() - t0
@@ -178,8 +179,10 @@ def _finish(ch: AuthenticatedChannel, cfg, out, counts, key, seed, timer,
 
 def alice_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome,
                 n_pulses: int, intensity: np.ndarray, basis: np.ndarray, bits: np.ndarray,
-                rng: np.random.Generator, executor: Executor | None = None) -> BlockOutcome:
-    """Alice's side of one block: fills ``out`` (call ``out.wait()`` for the key) or raises."""
+                rng: np.random.Generator, executor: Executor | None = None,
+                spectra: amplification.SeedSpectra | None = None) -> BlockOutcome:
+    """Alice's side of one block: fills ``out`` (call ``out.wait()`` for the key) or raises.
+    ``spectra`` shares the Toeplitz seed's transform with Bob's end in the same process."""
     timer = _Timer(out)
     msg = ch.recv("bases")
     ch.send("announce", basis=pack_bits(basis), n=int(basis.size),
@@ -232,12 +235,13 @@ def alice_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome
     seed = amplification.random_seed(key.size, rng)
     ch.send("pa-seed", seed=np.packbits(seed))
     ch.end_stage("amplification")
-    return _finish(ch, cfg, out, counts, key, seed, timer, executor)
+    return _finish(ch, cfg, out, counts, key, seed, timer, executor, spectra)
 
 
 def bob_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome, n_pulses: int,
               basis: np.ndarray, bits: np.ndarray, rng: np.random.Generator,
-              executor: Executor | None = None) -> BlockOutcome:
+              executor: Executor | None = None,
+              spectra: amplification.SeedSpectra | None = None) -> BlockOutcome:
     """Bob's side of one block: fills ``out`` (call ``out.wait()`` for the key) or raises."""
     timer = _Timer(out)
     ch.send("bases", basis=pack_bits(basis), n=int(basis.size))
@@ -292,7 +296,7 @@ def bob_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome, 
 
     seed = unpack_bits(ch.recv("pa-seed")["seed"], amplification.seed_length_bits(key.size))
     ch.end_stage("amplification")
-    return _finish(ch, cfg, out, counts, key, seed, timer, executor)
+    return _finish(ch, cfg, out, counts, key, seed, timer, executor, spectra)
 
 
 def _cascade_alice(ch: AuthenticatedChannel, cfg: ProtocolConfig,
