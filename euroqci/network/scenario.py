@@ -242,7 +242,8 @@ def loads_scenario(text: str, *, source: str = "<string>", base_dir: Path | str 
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ScenarioError(f"{source}: not valid YAML: {err}") from err
+        # PyYAML's message spans lines (with a caret drawing); the CLI prints one line
+        raise ScenarioError(f"{source}: not valid YAML: {' '.join(str(err).split())}") from err
     return scenario_from_dict(data, source=source, base_dir=base_dir)
 
 
@@ -251,7 +252,7 @@ def load_scenario(path: Path | str) -> Scenario:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
-    except OSError as err:
+    except (OSError, UnicodeDecodeError) as err:
         raise ScenarioError(f"{p}: cannot read scenario: {err}") from err
     return loads_scenario(text, source=str(p), base_dir=p.parent)
 

@@ -86,8 +86,12 @@ def test_errors_name_file_field_value(tmp_path, old, new, expected):
 def test_file_level_errors(tmp_path):
     with pytest.raises(ScenarioError, match="cannot read"):
         load_scenario(tmp_path / "missing.yaml")
-    with pytest.raises(ScenarioError, match="not valid YAML"):
+    with pytest.raises(ScenarioError, match="not valid YAML") as info:
         loads_scenario("name: [unclosed")
+    assert "\n" not in str(info.value)  # the CLI prints it as one line
+    (tmp_path / "binary.yaml").write_bytes(b"name: \xd0\x00\xff")
+    with pytest.raises(ScenarioError, match="cannot read"):
+        load_scenario(tmp_path / "binary.yaml")
     with pytest.raises(ScenarioError, match="missing field"):
         loads_scenario("sites: []")
     with pytest.raises(ScenarioError, match="sites_csv: cannot read"):
