@@ -71,6 +71,11 @@ def test_sweep_runs_variants(scenario_file, tmp_path):
     ["simulate", "--days", "-1"],
     ["simulate", "--step-s", "abc"],
     ["sweep", "builtin", "--vary", "failures.nonsense=1"],
+    ["simulate", "--seed", "-1"],
+    ["simulate", "--out", "/dev/null/x"],  # checked before the run, not after it
+    ["sweep", "builtin", "--vary", "failures.fiber_mttr_h=abc"],
+    ["sweep", "builtin", "--vary", "failures.fiber_mttr_h=6,24", "--workers", "0"],
+    ["sweep", "builtin", "--scheduler", "not:::an-address"],
 ])
 def test_bad_input_is_one_line_and_exit_2(argv):
     r = subprocess.run([sys.executable, "-m", "euroqci", *argv], capture_output=True, text=True,

@@ -22,23 +22,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from euroqci.sim.engine import SimConfig
+    from euroqci.sim.report import output_dir
     from euroqci.sim.runner import load, run_scenario
 
     config = SimConfig(days=args.days, step_s=args.step_s, seed=args.seed)
     scenario = load(args.scenario)
+    out = output_dir(args.out)
     console = Console(stderr=True, quiet=args.quiet)
     columns = (TextColumn("{task.description}"), BarColumn(),
                TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(f"{scenario.name}: starting", total=1.0)
         outcome = run_scenario(
-            scenario, config, out_dir=Path(args.out), use_cache=not args.no_cache,
+            scenario, config, out_dir=out, use_cache=not args.no_cache,
             progress=lambda f: bar.update(task, completed=f),
             on_stage=lambda name: bar.update(task, description=f"{scenario.name}: {name}"))
     if not args.quiet:

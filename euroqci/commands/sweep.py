@@ -30,12 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import csv
     import json
-    from pathlib import Path
 
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
 
+    from euroqci.sim.report import output_dir
     from euroqci.sim.runner import load
     from euroqci.sim.sweep import parse_vary, run_sweep, tasks
 
@@ -43,12 +43,11 @@ def run(args: argparse.Namespace) -> int:
     scenario = load(None if args.scenario == "builtin" else args.scenario)
     todo = tasks(scenario, vary, args.replications, days=args.days, step_s=args.step_s,
                  seed=args.seed)
+    out = output_dir(args.out)
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(f"{len(todo)} runs", total=len(todo))
         rows = run_sweep(todo, scheduler=args.scheduler, workers=args.workers,
                          on_done=lambda n: bar.update(task, completed=n))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.json").write_text(json.dumps(rows, indent=1, default=str))
     with open(out / "sweep.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))

@@ -47,6 +47,7 @@ class SimConfig:
     def __post_init__(self):
         check_range("days", self.days, low=0, low_inclusive=False, high=3660)
         check_range("step_s", self.step_s, low=0.001, high=86400)
+        check_range("seed", self.seed, low=0)  # numpy seeds are non-negative
         check_range("reroute_interval_s", self.reroute_interval_s, low=0, low_inclusive=False)
         check_range("max_pending", self.max_pending, low=1)
         check_range("max_samples", self.max_samples, low=1)

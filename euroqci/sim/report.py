@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from euroqci.errors import InvalidParameter
 from euroqci.network.topology import Site
 from euroqci.sim import figures, metrics
 from euroqci.sim.engine import SimResult
@@ -109,6 +110,18 @@ def _satellite_links(result: SimResult) -> list[dict]:
                          "passes_clear": int((mine & result.passes_used).sum()),
                          "key_produced_bits": _num(result.produced_bits[i])})
     return rows
+
+
+def output_dir(path: str | Path, flag: str = "--out") -> Path:
+    """The folder ``path``, created if needed; :class:`InvalidParameter` naming ``flag`` when it
+    cannot be (checked before a run, not after it)."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidParameter(flag, str(out), f"a folder that can be created ({exc.strerror})"
+                               ) from None
+    return out
 
 
 def write_outputs(result: SimResult, ctx: ReportContext, out_dir: Path,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from euroqci.errors import InvalidParameter
+from euroqci.errors import InvalidParameter, check_range
 from euroqci.network.topology import Scenario
 from euroqci.sim.engine import SimConfig
 
@@ -56,8 +56,15 @@ def _set(obj: object, path: list[str], value: object, full: str) -> object:
                                                                             strict=True))
     if not dataclasses.is_dataclass(obj) or not _has(obj, path[0]):
         raise InvalidParameter("--vary", full, f"{type(obj).__name__} has no field {path[0]!r}")
-    inner = value if len(path) == 1 else _set(getattr(obj, path[0]), path[1:], value, full)
+    old = getattr(obj, path[0])
+    if len(path) == 1 and _is_number(old) and not _is_number(value):
+        raise InvalidParameter("--vary", f"{full}={value}", "must be a number")
+    inner = value if len(path) == 1 else _set(old, path[1:], value, full)
     return dataclasses.replace(obj, **{path[0]: inner})
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
 
 
 def _has(obj: object, name: str) -> bool:
@@ -83,8 +90,10 @@ def tasks(scenario: Scenario, vary: dict[str, list[object]], replications: int, 
         values = dict(zip(keys, combo, strict=True))
         scen = variant(scenario, values)  # fail early, before any worker starts
         for r in range(replications):
-            out.append(Task(scen, tuple(values.items()), seed + r,
-                            float(values.get("days", days)), float(values.get("step_s", step_s))))
+            task = Task(scen, tuple(values.items()), seed + r,
+                        float(values.get("days", days)), float(values.get("step_s", step_s)))
+            SimConfig(days=task.days, step_s=task.step_s, seed=task.seed)  # checks, early
+            out.append(task)
     return out
 
 
@@ -103,13 +112,19 @@ def run_sweep(all_tasks: list[Task], *, scheduler: str | None = None, workers: i
     """Run the tasks (a process pool, or the Dask scheduler at ``scheduler``); rows in task
     order."""
     done = on_done or (lambda n: None)
+    if workers is not None:
+        check_range("--workers", workers, low=1)
     if scheduler is not None:
         try:
             from distributed import Client, as_completed
         except ImportError as exc:
             raise InvalidParameter("--scheduler", scheduler,
                                    "needs Dask: pip install 'euroqci[cluster]'") from exc
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler)
+        except (OSError, ValueError) as exc:  # unreachable or malformed address
+            raise InvalidParameter("--scheduler", scheduler, f"cannot connect: {exc}") from None
+        with client:
             futures = client.map(run_task, all_tasks, pure=False)
             for n, _ in enumerate(as_completed(futures), 1):
                 done(n)
