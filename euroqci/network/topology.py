@@ -191,7 +191,9 @@ class GroundStation:
     """An optical ground station (OGS) at site ``site_id`` (a site of kind ground_station).
 
     ``cloud_probability`` is the chance that a pass is lost to clouds; ``night_only`` keeps
-    only passes in astronomical night (daylight background swamps the receiver otherwise).
+    only night passes, the Sun below -12 deg at culmination (end of nautical twilight, the
+    :func:`euroqci.physics.orbits.find_passes` default; daylight background swamps the
+    receiver otherwise).
     """
 
     site_id: str

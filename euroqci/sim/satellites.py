@@ -13,19 +13,25 @@ Passes are deterministic for a scenario, so they are cached in memory and on dis
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from euroqci.network.topology import GroundStation, SatelliteSpec, Site
 
-#: cache format; bump when the pass or key model changes
+#: cache format; bump when the layout of a cached table changes
 CACHE_VERSION = 1
+#: modules whose code decides a pass and its key: their source is part of the cache key, so a
+#: changed model never reads tables an older one wrote
+_MODEL_MODULES = ("orbits", "freespace", "passes", "bb84", "detection", "finite_key",
+                  "detectors")
 
 
 @dataclass(frozen=True)
@@ -57,10 +63,20 @@ def cache_dir() -> Path:
     return Path(os.environ.get("EUROQCI_CACHE_DIR") or Path.home() / ".cache" / "euroqci")
 
 
+@functools.cache
+def _model_digest() -> str:
+    """SHA-256 of the source of :data:`_MODEL_MODULES` (read once per process)."""
+    h = hashlib.sha256()
+    for name in _MODEL_MODULES:
+        h.update(resources.files("euroqci.physics").joinpath(f"{name}.py").read_bytes())
+    return h.hexdigest()
+
+
 def _key(sat: SatelliteSpec, gs: GroundStation, site: Site, start: datetime, days: float,
          payload: Payload) -> str:
-    blob = json.dumps([CACHE_VERSION, asdict(sat), asdict(gs), site.lat, site.lon,
-                       start.isoformat(), days, asdict(payload)], sort_keys=True, default=str)
+    blob = json.dumps([CACHE_VERSION, _model_digest(), asdict(sat), asdict(gs), site.lat,
+                       site.lon, start.isoformat(), days, asdict(payload)], sort_keys=True,
+                      default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
@@ -79,7 +95,8 @@ def station_passes(sat: SatelliteSpec, stations: list[tuple[GroundStation, Site]
                    use_cache: bool = True) -> dict[str, list[PassRecord]]:
     """Usable passes of one satellite over each station (keyed by station site id).
 
-    Night-only stations keep only passes in astronomical night. Computed with one
+    Night-only stations keep only passes with the Sun below -12 deg at culmination (the
+    :mod:`euroqci.physics.orbits` default). Computed with one
     propagation of the orbit for all stations; each (satellite, station) table is cached.
     """
     from euroqci.physics import orbits
