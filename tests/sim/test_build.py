@@ -64,3 +64,18 @@ def test_every_protocol_within_plob(protocol):
     assert np.all(rate >= 0) and rate[0] > 0
     assert np.all(rate / device.rep_rate_hz <= plob_bound(transmittance(loss_db)))
     assert np.all(np.diff(rate) <= 0)  # more loss, less key
+
+
+def test_pass_cache_key_follows_the_model_code(monkeypatch):
+    # a cached pass table is only reused by the code that wrote it
+    from euroqci.sim import satellites
+
+    s = small_scenario()
+    seg = s.network.satellite_segment
+    gs = seg.ground_stations[0]
+    site = next(x for x in s.network.sites if x.id == gs.site_id)
+    args = (seg.satellites[0], gs, site, s.start, 1.0, satellites.Payload())
+    key = satellites._key(*args)
+    assert satellites._key(*args) == key
+    monkeypatch.setattr(satellites, "_model_digest", lambda: "another pass model")
+    assert satellites._key(*args) != key
