@@ -75,7 +75,8 @@ def test_no_demand_served_above_its_route_supply():
 
 
 def _ledger_reference(model, n_steps, dt):
-    """Step-by-step reference with the KMS's KeyLedger and route(), one request at a time."""
+    """Step-by-step reference with network.relay.KeyLedger and route() (the KMS's routing
+    rules), one request at a time."""
     ledger = KeyLedger(dict(zip(model.link_ids, model.link_capacity_bits, strict=True)))
     graph = model.graph()
     paths = [route(graph, a, b, key_available_bits={}, need_bits=0.0)
