@@ -16,7 +16,7 @@ from euroqci.errors import InvalidParameter, check_range
 
 HELP = "satellite passes over a ground station (offline SGP4), optionally with the key per pass"
 
-#: link flag -> (DownlinkParameters or Detector field, type, help)
+#: link flags: field name (of DownlinkParameters, Detector or pass_key) -> (type, help)
 _DOWNLINK_FLAGS = {
     "wavelength_nm": (float, "wavelength, nm (default 850)"),
     "tx_aperture_m": (float, "transmitter aperture diameter, m (default 0.3)"),
