@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from scipy.interpolate import CubicSpline
 from sgp4.api import WGS72, Satrec, jday
+from sgp4.earth_gravity import wgs72
 from skyfield.api import EarthSatellite, Loader, wgs84
 from skyfield.errors import EphemerisRangeError
 from skyfield.framelib import itrs
@@ -30,10 +31,10 @@ from skyfield.sgp4lib import theta_GMST1982
 
 from euroqci.errors import InvalidParameter, check_range
 
-#: WGS-72 constants used by SGP4 (km, km^3/s^2) and the J2 zonal coefficient.
-_MU_KM3_S2 = 398600.8
-_EARTH_EQUATORIAL_RADIUS_KM = 6378.135
-_J2 = 0.001082616
+#: the WGS-72 constants SGP4 itself uses (taken from sgp4, not copied): km, km^3/s^2, J2
+_MU_KM3_S2 = wgs72.mu
+_EARTH_EQUATORIAL_RADIUS_KM = wgs72.radiusearthkm
+_J2 = wgs72.j2
 _TROPICAL_YEAR_S = 365.2422 * 86400.0
 _SGP4_EPOCH = datetime(1949, 12, 31, tzinfo=UTC)
 
