@@ -22,7 +22,12 @@ from numpy.typing import ArrayLike
 from scipy.stats import qmc
 
 from euroqci.errors import InvalidParameter, check_range
-from euroqci.physics.bb84 import DecoyCounts, expected_decoy_counts, finite_key_length
+from euroqci.physics.bb84 import (
+    METHODS,
+    DecoyCounts,
+    expected_decoy_counts,
+    finite_key_length,
+)
 from euroqci.physics.detectors import Detector
 from euroqci.physics.freespace import DownlinkParameters, path_transmittance
 from euroqci.physics.orbits import Pass
@@ -116,8 +121,8 @@ def pass_key(pass_: Pass, downlink_params: DownlinkParameters, detector: Detecto
     source); otherwise all are optimised. Background clicks follow ``pass_.night``.
     """
     check_range("rep_rate_hz", rep_rate_hz, low=0.0, low_inclusive=False, high=1e12)
-    if method not in ("lim2014", "rusca2018"):
-        raise InvalidParameter("method", method, "one of lim2014, rusca2018")
+    if method not in METHODS:
+        raise InvalidParameter("method", method, "one of " + ", ".join(METHODS))
     given = [intensities is not None, probabilities is not None, p_x is not None]
     if any(given) and not all(given):
         raise InvalidParameter("intensities/probabilities/p_x", given,
@@ -133,8 +138,7 @@ def pass_key(pass_: Pass, downlink_params: DownlinkParameters, detector: Detecto
         px = np.array([p_x], dtype=float)
     else:
         mus, probs, px = _optimise(eta, w, rep_rate_hz, detector, background, key_args)
-    counts = pass_counts(pass_, downlink_params, detector, intensities=mus,
-                         probabilities=probs, p_x=px, rep_rate_hz=rep_rate_hz)
+    counts = _counts(eta, w * rep_rate_hz, detector, background, mus, probs, px)
     result = finite_key_length(counts, **key_args)
     n_x = float(np.sum(counts.n_x))
     mean_eta = float(np.sum(eta * w) / max(np.sum(w), 1e-300))
