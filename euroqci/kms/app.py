@@ -79,12 +79,19 @@ class KmeApp(FastAPI):
     (same logic and answers, without the framework's per-request layers)."""
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http":
+        ctx = getattr(self.state, "ctx", None)
+        if scope["type"] == "http" and ctx is not None:
             handler = hot.match(scope)
-            ctx = getattr(self.state, "ctx", None)
-            if handler is not None and ctx is not None:
+            if handler is not None:
                 scope["app"] = self
                 return await hot.respond(ctx, handler, scope, send)
+            if scope["method"] == "POST" and scope["path"] == peer.PATH:
+                scope["app"] = self
+                return await hot.peer_keys(self, ctx, scope, receive, send)
+        await super().__call__(scope, receive, send)
+
+    async def fallback(self, scope, receive, send) -> None:
+        """Serve through FastAPI (a request the hot paths leave to it)."""
         await super().__call__(scope, receive, send)
 
 

@@ -62,8 +62,12 @@ def sae_of_scope(ctx: KmeContext, scope: dict) -> str:
 
 async def kme_caller(request: Request) -> str:
     """The calling peer KME's ID (its own certificate); never an SAE."""
-    cn = await caller_cn(request)
-    ctx = request.app.state.ctx
+    return kme_of_scope(request.app.state.ctx, request.scope)
+
+
+def kme_of_scope(ctx: KmeContext, scope: dict) -> str:
+    """:func:`kme_caller` on an ASGI scope (the hot paths of ``kms/hot.py``)."""
+    cn = _cn_of_scope(scope)
     if cn not in ctx.network.kmes or cn == ctx.settings.kme_id:
         raise Unauthorized(f"certificate {cn!r} is not a peer KME of {ctx.settings.kme_id}")
     return cn

@@ -1,15 +1,16 @@
 """The hot paths of a KME served as plain ASGI, next to FastAPI (same logic, same answers).
 
 A direct-link key pair costs a KME one ``GET enc_keys`` (master side) or one ``GET
-dec_keys`` (slave side); on the 2-core benchmark machine FastAPI's routing, dependency
-solving and middleware layers took about a third of each call's CPU (py-spy, see the
-"Key Management Entity" section of docs/benchmarks.md). :func:`match` recognises only the
-plain forms of these two calls (``number``/``size`` as positive decimals, exactly one
-``key_ID``); anything else (other methods, other parameters, malformed values) goes to
-FastAPI, whose validation and OpenAPI document stay the reference. Handled here, a call
-runs the very same functions as its FastAPI route and answers through :func:`respond`,
-which keeps the KME's one durability rule: no byte of an answer leaves before the store
-writes queued while serving it are committed (``KeyStore.barrier``).
+dec_keys`` (slave side), and a share of one batched ``POST /peer/v1/keys``; on the 2-core
+benchmark machine FastAPI's routing, dependency solving and middleware layers took about a
+third of each call's CPU (py-spy, see the "Key Management Entity" section of
+docs/benchmarks.md). :func:`match` recognises only the plain forms of the two ETSI calls
+(``number``/``size`` as positive decimals, exactly one ``key_ID``) and :func:`peer_keys`
+the announcements of peer KMEs; anything else (other methods, other parameters, malformed
+values) goes to FastAPI, whose validation and OpenAPI document stay the reference. Handled
+here, a call runs the very same functions as its FastAPI route and answers through
+:func:`respond`, which keeps the KME's one durability rule: no byte of an answer leaves
+before the store writes queued while serving it are committed (``KeyStore.barrier``).
 """
 
 from __future__ import annotations
@@ -18,19 +19,22 @@ import re
 from collections.abc import Awaitable, Callable
 from urllib.parse import unquote
 
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from euroqci.errors import KeyUnavailable
-from euroqci.kms.deps import error_body, handle_error, sae_of_scope
+from euroqci.errors import KeyUnavailable, Unauthorized
+from euroqci.kms.deps import error_body, handle_error, kme_of_scope, sae_of_scope
 from euroqci.kms.registry import KmeContext
 from euroqci.kms.routes import etsi014
-from euroqci.kms.schemas import KeyRequest
+from euroqci.kms.routes.peer import accept_keys
+from euroqci.kms.schemas import KeyRequest, PeerKeys
 from euroqci.kms.store import track_writes
 
 Handler = Callable[[KmeContext, dict], Awaitable[Response]]
 
 _PREFIX = "/api/v1/keys/"
+_PEER_BODY_MAX = 8 << 20  # bytes; a longer announcement goes through FastAPI
 _COUNT = re.compile(rb"[1-9][0-9]{0,8}")  # a plain positive decimal (else FastAPI parses it)
 
 
@@ -80,6 +84,56 @@ def _dec_keys(master: str, key_id: str) -> Handler:
         return etsi014.dec_keys_response(ctx, master, slave, [key_id])
 
     return handler
+
+
+async def peer_keys(app, ctx: KmeContext, scope: dict, receive, send) -> None:
+    """``POST /peer/v1/keys`` from a peer KME: the body parsed with pydantic directly.
+
+    Anything unusual (a caller that is no peer KME, no or a large ``content-length``, a
+    body the model refuses) goes to FastAPI, with the body replayed, for its usual answer.
+    """
+    length = _content_length(scope)
+    try:
+        caller = kme_of_scope(ctx, scope)
+    except Unauthorized:
+        caller = None
+    if caller is None or length is None or length > _PEER_BODY_MAX:
+        return await app.fallback(scope, receive, send)
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":  # client gone
+            return None
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    body = b"".join(chunks)
+    try:
+        announced = PeerKeys.model_validate_json(body)
+    except ValidationError:
+        return await app.fallback(scope, _replay(body, receive), send)
+
+    async def handler(ctx: KmeContext, scope: dict) -> Response:
+        result = accept_keys(ctx, caller, announced)
+        return Response(result.model_dump_json(), media_type="application/json")
+
+    await respond(ctx, handler, scope, send)
+
+
+def _content_length(scope: dict) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit():
+            return int(value)
+    return None
+
+
+def _replay(body: bytes, receive):
+    """``receive`` that first hands out ``body`` again."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed():
+        return pending.pop() if pending else await receive()
+
+    return replayed
 
 
 async def respond(ctx: KmeContext, handler: Handler, scope: dict, send) -> None:

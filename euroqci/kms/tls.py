@@ -51,7 +51,9 @@ def common_name(peercert: dict[str, Any] | None) -> str | None:
 
 
 def server_common_name(response) -> str | None:
-    """The CN of the server certificate behind an ``httpx.Response`` (the peer KME's ID)."""
+    """The CN of the server certificate behind an ``httpx.Response`` (the peer KME's ID):
+    the CA check alone would accept any KME of the network at any URL (ETSI GS QKD 014
+    clause 5.1: confirm the KME ID from the certificate)."""
     stream = response.extensions.get("network_stream")
     ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
     return common_name(ssl_object.getpeercert()) if ssl_object is not None else None
@@ -77,12 +79,48 @@ def tls_extension(transport: asyncio.Transport) -> dict[str, Any]:
     }
 
 
+class _CoalescedWrites:
+    """A transport whose writes of one event-loop iteration leave as one write.
+
+    uvicorn writes a response's head and body separately; over TLS that is two records,
+    two ``send`` system calls and two wake-ups of the client per answer. Here they are
+    joined (one ``call_soon`` later, within the same loop iteration's callbacks); ``close``
+    sends what is pending first. Everything else is the wrapped transport's.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
+
+
 class MTLSHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, plus the client certificate in every request's scope."""
+    """uvicorn's httptools protocol, plus the client certificate in every request's scope
+    (and a response's head and body sent in one TLS write, see :class:`_CoalescedWrites`)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._tls = tls_extension(transport)
+        self.transport = _CoalescedWrites(transport, self.loop)  # type: ignore[assignment]
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

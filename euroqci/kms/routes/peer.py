@@ -23,7 +23,7 @@ from fastapi import APIRouter
 
 from euroqci.errors import KeyUnavailable, RequestRejected
 from euroqci.kms.deps import Ctx, KmeCaller
-from euroqci.kms.registry import link_id
+from euroqci.kms.registry import KmeContext, link_id
 from euroqci.kms.schemas import PeerKeys, PeerKeysResult, PeerResult
 from euroqci.kms.settings import Settings
 from euroqci.kms.store import IncomingKey
@@ -36,6 +36,11 @@ router = APIRouter(tags=["KME to KME (direct link)"])
 @router.post(PATH, response_model=PeerKeysResult)
 async def accept_peer_keys(body: PeerKeys, caller: KmeCaller, ctx: Ctx) -> PeerKeysResult:
     """Keys announced by the KME at the other end of a QKD link (caller from its cert)."""
+    return accept_keys(ctx, caller, body)
+
+
+def accept_keys(ctx: KmeContext, caller: str, body: PeerKeys) -> PeerKeysResult:
+    """Store the keys peer KME ``caller`` announced; per key, stored or why not."""
     me = ctx.settings.kme_id
     if not ctx.network.adjacent(caller, me):
         raise RequestRejected(f"KME {caller} shares no QKD link with KME {me}")
