@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from euroqci.errors import KeyNotFound, Unauthorized
-from euroqci.kms.relay import MULTIPATH_EXTENSION, RelayFailed, b64decode, server_kme
+from euroqci.kms.relay import MULTIPATH_EXTENSION, RelayFailed, b64decode
+from euroqci.kms.tls import server_common_name
 
 if TYPE_CHECKING:
     from euroqci.kms.relay import Relay
@@ -80,7 +81,7 @@ async def send_ext_keys(
             response = await relay.client.post(
                 f"{topo.kme_urls[peer]}{EXT_KEYS_PATH}", json=body, timeout=timeout_s
             )
-            if server_kme(response) != peer:
+            if server_common_name(response) != peer:
                 raise RelayFailed(f"the server at {peer}'s URL is not KME {peer}",
                                   failed_nodes=[peer])
             if response.status_code != 200:

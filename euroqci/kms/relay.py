@@ -46,7 +46,7 @@ import numpy as np
 
 from euroqci.errors import InvalidParameter, KeyNotFound, KeyUnavailable
 from euroqci.kms.store import track_writes
-from euroqci.kms.tls import common_name
+from euroqci.kms.tls import server_common_name
 from euroqci.network.relay import hop_charges
 from euroqci.network.routing import disjoint_routes, path_links, route
 from euroqci.network.topology import LinkId, link_id
@@ -150,15 +150,6 @@ def split_shares(material: bytes, n_shares: int) -> list[bytes]:
     for share in shares:
         last = xor_bytes(last, share)
     return [*shares, last]
-
-
-def server_kme(response: httpx.Response) -> str | None:
-    """The CN of the server certificate behind ``response`` (the peer KME's ID): the CA
-    check alone would accept any KME of the network at any URL (ETSI 014 clause 5.1:
-    confirm the KME ID from the certificate)."""
-    stream = response.extensions.get("network_stream")
-    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
-    return common_name(ssl_object.getpeercert()) if ssl_object is not None else None
 
 
 def _b64(data: bytes) -> str:
@@ -352,7 +343,7 @@ class Relay:
         except httpx.HTTPError as exc:
             raise RelayFailed(f"KME {kme} unreachable: {type(exc).__name__}",
                               failed_nodes=[kme]) from exc
-        if server_kme(response) != kme:
+        if server_common_name(response) != kme:
             raise RelayFailed(f"the server at {url} is not KME {kme}", failed_nodes=[kme])
         if response.status_code == 200:
             return response.json()
@@ -430,7 +421,7 @@ class Relay:
             response = await self.client.get(f"{self.topology.kme_urls[kme]}{PEER_PREFIX}/links",
                                              timeout=1.0)
             response.raise_for_status()
-            if server_kme(response) != kme:
+            if server_common_name(response) != kme:
                 return None
             return {link_id(e["a"], e["b"]): float(e["bits"]) for e in response.json()["links"]}
         except (httpx.HTTPError, ValueError, KeyError):
