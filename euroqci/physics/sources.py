@@ -13,6 +13,7 @@ from numpy.typing import ArrayLike
 from scipy.special import gammaln, xlogy
 
 from euroqci.errors import InvalidParameter
+from euroqci.physics.finite_key import tau
 
 
 def poisson_photon_prob(n: ArrayLike, mu: ArrayLike) -> np.ndarray:
@@ -55,5 +56,7 @@ class DecoySource:
         return poisson_photon_prob(n, np.asarray(self.intensities))
 
     def tau(self, n: int) -> float:
-        """tau_n = sum_k p_k exp(-mu_k) mu_k**n / n!: probability of sending n photons."""
-        return float(np.sum(np.asarray(self.probabilities) * self.photon_number_prob(n)))
+        """tau_n = sum_k p_k exp(-mu_k) mu_k**n / n!: probability of sending n photons
+        (:func:`euroqci.physics.finite_key.tau`)."""
+        return float(tau(n, np.asarray(self.intensities, float),
+                         np.asarray(self.probabilities, float)))
