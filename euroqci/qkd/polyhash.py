@@ -146,7 +146,7 @@ class PolyHashState:
 
     def absorb_int(self, value: int) -> None:
         """Absorb one block holding the 128-bit integer ``value``."""
-        self.acc = gf_mul(self.acc ^ value, self.key)
+        self.acc = _join(*_mul_table(*_split(self.acc ^ value), self._table, _BYTE_REDUCE))
         self.blocks += 1
 
 
