@@ -15,10 +15,11 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from euroqci.errors import InvalidParameter, check_range
+from euroqci.errors import check_range
 from euroqci.physics.bounds import binary_entropy
 from euroqci.physics.detectors import Detector
 from euroqci.physics.fiber import transmittance
+from euroqci.physics.link import check_sifting, finite_nonnegative
 from euroqci.physics.optimise import KeyRate, compass_search
 
 
@@ -86,11 +87,9 @@ def bbm92_key_rate(
     det_b = detector_b or det_a
     check_range("ec_efficiency", ec_efficiency, low=1.0, high=2.0)
     check_range("rep_rate_hz", rep_rate_hz, low=0.0, low_inclusive=False)
-    if sifting not in ("efficient", "symmetric"):
-        raise InvalidParameter("sifting", sifting, "one of efficient, symmetric")
-    la, lb = np.broadcast_arrays(np.asarray(loss_a_db, float), np.asarray(loss_b_db, float))
-    if np.any(~np.isfinite(la)) or np.any(la < 0) or np.any(~np.isfinite(lb)) or np.any(lb < 0):
-        raise InvalidParameter("loss_db", (loss_a_db, loss_b_db), "finite values >= 0 dB")
+    check_sifting(sifting)
+    la, lb = np.broadcast_arrays(finite_nonnegative("loss_a_db", loss_a_db, "dB"),
+                                 finite_nonnegative("loss_b_db", loss_b_db, "dB"))
     shape = la.shape
     eta_a = (transmittance(la) * det_a.efficiency).ravel()
     eta_b = (transmittance(lb) * det_b.efficiency).ravel()

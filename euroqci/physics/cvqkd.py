@@ -21,6 +21,7 @@ from numpy.typing import ArrayLike
 
 from euroqci.errors import InvalidParameter, check_range
 from euroqci.physics.fiber import transmittance
+from euroqci.physics.link import finite_nonnegative
 from euroqci.physics.optimise import KeyRate, compass_search
 
 
@@ -109,9 +110,7 @@ def gg02_key_rate(
     check_range("symbol_rate_hz", symbol_rate_hz, low=0.0, low_inclusive=False)
     if detection not in ("homodyne", "heterodyne"):
         raise InvalidParameter("detection", detection, "one of homodyne, heterodyne")
-    loss = np.asarray(loss_db, dtype=float)
-    if np.any(~np.isfinite(loss)) or np.any(loss < 0):
-        raise InvalidParameter("loss_db", loss_db, "finite values >= 0 dB")
+    loss = finite_nonnegative("loss_db", loss_db, "dB")
     shape = loss.shape
     t_all = transmittance(loss).ravel()
     kwargs = dict(

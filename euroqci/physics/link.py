@@ -14,6 +14,21 @@ from euroqci.physics.fiber import fiber_loss_db, transmittance
 SIFTING_CHOICES = ("efficient", "symmetric")
 
 
+def finite_nonnegative(name: str, values: ArrayLike, unit: str) -> np.ndarray:
+    """``values`` as a float array; :class:`InvalidParameter` unless all are finite and >= 0
+    (losses in dB, lengths in km: one check for every model that takes arrays of them)."""
+    arr = np.asarray(values, dtype=float)
+    if np.any(~np.isfinite(arr)) or np.any(arr < 0):
+        raise InvalidParameter(name, values, f"finite values >= 0 {unit}")
+    return arr
+
+
+def check_sifting(sifting: str) -> None:
+    """:class:`InvalidParameter` unless ``sifting`` is one of :data:`SIFTING_CHOICES`."""
+    if sifting not in SIFTING_CHOICES:
+        raise InvalidParameter("sifting", sifting, "one of " + ", ".join(SIFTING_CHOICES))
+
+
 @dataclass(frozen=True)
 class LinkParameters:
     """Everything the key-rate models need to know about a link.
@@ -35,13 +50,10 @@ class LinkParameters:
     sifting: str = "efficient"
 
     def __post_init__(self) -> None:
-        loss = np.asarray(self.loss_db, dtype=float)
-        if np.any(~np.isfinite(loss)) or np.any(loss < 0):
-            raise InvalidParameter("loss_db", self.loss_db, "finite values >= 0 dB")
+        finite_nonnegative("loss_db", self.loss_db, "dB")
         check_range("ec_efficiency", self.ec_efficiency, low=1.0, high=2.0)
         check_range("rep_rate_hz", self.rep_rate_hz, low=0.0, low_inclusive=False)
-        if self.sifting not in SIFTING_CHOICES:
-            raise InvalidParameter("sifting", self.sifting, "one of " + ", ".join(SIFTING_CHOICES))
+        check_sifting(self.sifting)
 
     @classmethod
     def from_fiber(
@@ -52,9 +64,7 @@ class LinkParameters:
         **kwargs,
     ) -> LinkParameters:
         """Link over fiber of ``length_km`` (see :func:`~euroqci.physics.fiber.fiber_loss_db`)."""
-        length = np.asarray(length_km, dtype=float)
-        if np.any(~np.isfinite(length)) or np.any(length < 0):
-            raise InvalidParameter("length_km", length_km, "finite values >= 0 km")
+        length = finite_nonnegative("length_km", length_km, "km")
         check_range("attenuation_db_per_km", attenuation_db_per_km, low=0.0)
         check_range("extra_loss_db", extra_loss_db, low=0.0)
         return cls(loss_db=fiber_loss_db(length, attenuation_db_per_km, extra_loss_db), **kwargs)
