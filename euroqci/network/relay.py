@@ -18,6 +18,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+import numpy as np
+from numpy.typing import ArrayLike
+
 from euroqci.errors import InvalidParameter, KeyUnavailable
 from euroqci.network.topology import LinkId, link_id
 
@@ -32,6 +35,17 @@ def hop_charges(path: list[str], key_bits: float) -> dict[LinkId, float]:
         lid = link_id(u, v)
         charges[lid] = charges.get(lid, 0.0) + key_bits
     return charges
+
+
+def relative_imbalance(produced: ArrayLike, delivered: ArrayLike, consumed_by_relay: ArrayLike,
+                       stored: ArrayLike, discarded: ArrayLike) -> np.ndarray:
+    """Conservation error of a link's books (bits in, arrays broadcast):
+    |produced - (delivered + consumed_by_relay + stored + discarded)| / max(produced, 1 bit);
+    0 when they balance. The ledger and the twin (:mod:`euroqci.sim.metrics`) both use it."""
+    out = (np.asarray(delivered, float) + np.asarray(consumed_by_relay, float)
+           + np.asarray(stored, float) + np.asarray(discarded, float))
+    produced = np.asarray(produced, float)
+    return np.abs(produced - out) / np.maximum(produced, 1.0)
 
 
 @dataclass(frozen=True)
@@ -162,7 +176,9 @@ class KeyLedger:
         worst = 0.0
         for key in self._capacity:
             acc = self.account(key)
-            worst = max(worst, abs(acc.imbalance) / max(acc.produced, 1.0))
+            worst = max(worst, float(relative_imbalance(acc.produced, acc.delivered,
+                                                        acc.consumed_by_relay, acc.stored,
+                                                        acc.discarded)))
         return worst
 
     def __repr__(self) -> str:

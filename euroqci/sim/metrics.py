@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from euroqci.errors import EuroQCIError
+from euroqci.network.relay import relative_imbalance
 from euroqci.sim.engine import SimResult
 from euroqci.sim.model import SATELLITE
 
@@ -19,9 +20,10 @@ MET_FRACTION = 0.999
 
 
 def conservation_error(result: SimResult) -> np.ndarray:
-    """Per link: |produced - (delivered + relay + stored + discarded)| / max(produced, 1 bit)."""
-    out = result.delivered_bits + result.relayed_bits + result.store_bits + result.discarded_bits
-    return np.abs(result.produced_bits - out) / np.maximum(result.produced_bits, 1.0)
+    """Per link: |produced - (delivered + relay + stored + discarded)| / max(produced, 1 bit)
+    (:func:`euroqci.network.relay.relative_imbalance`, the ledger's own check)."""
+    return relative_imbalance(result.produced_bits, result.delivered_bits, result.relayed_bits,
+                              result.store_bits, result.discarded_bits)
 
 
 def check_conservation(result: SimResult, rtol: float = 1e-9) -> None:
