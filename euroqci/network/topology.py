@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike
 
 from euroqci.constants import EARTH_RADIUS_KM
 from euroqci.errors import InvalidParameter, ScenarioError, check_range
+from euroqci.physics.detectors import Detector
 
 SITE_KINDS = (
     "capital",
@@ -98,10 +99,11 @@ class QkdDevice:
         if self.protocol not in PROTOCOLS:
             raise InvalidParameter("protocol", self.protocol, f"one of {PROTOCOLS}")
         check_range("rep_rate_hz", self.rep_rate_hz, low=0, low_inclusive=False)
-        check_range("detector_efficiency", self.detector_efficiency, low=0, high=1)
-        check_range("dark_count_prob", self.dark_count_prob, low=0, high=1)
-        check_range("misalignment", self.misalignment, low=0, high=0.5)
-        check_range("ec_efficiency", self.ec_efficiency, low=1)
+        # the physics' own ranges, so a scenario fails when loaded (naming the file and
+        # entry), not later when the simulator computes the rates
+        Detector(efficiency=self.detector_efficiency, dark_count_prob=self.dark_count_prob,
+                 misalignment=self.misalignment)
+        check_range("ec_efficiency", self.ec_efficiency, low=1, high=2)  # as LinkParameters
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,9 @@ def test_round_trip_small_and_builtin(tmp_path):
     ("cloud_probability: 0.3", "cloud_probability: 1.3", r"ground_stations\[0\].*cloud_prob"),
     ("name: three-nodes", "nom: three-nodes", r"unknown field 'nom'"),
     ("planes: 2", "planes: 0", r"constellation"),
+    # device ranges are the physics' own, checked at load time (not when rates are computed)
+    ("device: {rep_rate_hz: 2.5e9}", "device: {dark_count_prob: 0.7}", r"links\[2\].*dark_count"),
+    ("device: {rep_rate_hz: 2.5e9}", "device: {ec_efficiency: 5}", r"links\[2\].*ec_effic"),
 ])
 def test_errors_name_file_field_value(tmp_path, old, new, expected):
     assert old in SMALL
