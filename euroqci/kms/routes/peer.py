@@ -15,19 +15,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
+import ssl
 from collections import deque
 from typing import Any
 
+import httptools
 import httpx
 from fastapi import APIRouter
 
 from euroqci.errors import KeyUnavailable, RequestRejected
 from euroqci.kms.deps import Ctx, KmeCaller
+from euroqci.kms.peerconn import PeerConnection, PeerIdentityError
 from euroqci.kms.registry import KmeContext, link_id
 from euroqci.kms.schemas import PeerKeys, PeerKeysResult, PeerResult
 from euroqci.kms.settings import Settings
 from euroqci.kms.store import IncomingKey
-from euroqci.kms.tls import client_context, server_common_name
+from euroqci.kms.tls import client_context
 
 PATH = "/peer/v1/keys"
 router = APIRouter(tags=["KME to KME (direct link)"])
@@ -91,17 +95,21 @@ def _check(key, saes: dict[str, str], me: str, chunk_bytes: int) -> str | None:
 class PeerClients:
     """mTLS HTTP client of one KME towards the others (its own certificate), with batching.
 
-    ``client`` is shared with the relay (``KmeContext.peers.client``).
+    Announcements go through two workers per peer KME, each with its own keep-alive
+    :class:`~euroqci.kms.peerconn.PeerConnection`; ``client`` (httpx) is the relay's
+    (``KmeContext.peers.client``).
     """
 
     def __init__(self, settings: Settings, kme_urls: dict[str, str]):
         self.kme_urls = kme_urls
         self.batch_max = settings.peer_batch_max
+        self.timeout_s = settings.peer_timeout_s
         verify: Any = True
         if settings.tls_ca_file is not None:
             verify = client_context(
                 settings.tls_ca_file, settings.tls_cert_file, settings.tls_key_file
             )
+        self.context = verify if verify is not True else ssl.create_default_context()
         self.client = httpx.AsyncClient(
             verify=verify,
             timeout=settings.peer_timeout_s,
@@ -127,47 +135,61 @@ class PeerClients:
 
     async def _run(self, kme: str) -> None:
         queue, wake = self._queues[kme], self._wake[kme]
-        while True:
-            while not queue:
-                wake.clear()
-                await wake.wait()
-            batch, keys = [], []
-            while queue and (not keys or len(keys) + len(queue[0][0]) <= self.batch_max):
-                item = queue.popleft()
-                batch.append(item)
-                keys += item[0]
-            try:
-                results = await self._send(kme, keys)
-            except Exception as exc:  # noqa: BLE001 - every waiter must learn of the failure
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                continue
-            offset = 0
-            for part, fut in batch:
-                if not fut.done():
-                    fut.set_result(results[offset : offset + len(part)])
-                offset += len(part)
-
-    async def _send(self, kme: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        url = self.kme_urls[kme] + PATH
+        conn = PeerConnection(self.kme_urls[kme], kme, self.context, self.timeout_s)
         try:
+            while True:
+                while not queue:
+                    wake.clear()
+                    await wake.wait()
+                batch, keys = [], []
+                while queue and (not keys or len(keys) + len(queue[0][0]) <= self.batch_max):
+                    item = queue.popleft()
+                    batch.append(item)
+                    keys += item[0]
+                try:
+                    results = await self._send(kme, conn, keys)
+                except Exception as exc:  # noqa: BLE001 - every waiter must learn of it
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                offset = 0
+                for part, fut in batch:
+                    if not fut.done():
+                        fut.set_result(results[offset : offset + len(part)])
+                    offset += len(part)
+        finally:
+            conn.close()
+
+    async def _send(
+        self, kme: str, conn: PeerConnection, keys: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        payload = json.dumps({"keys": keys}).encode()
+        try:
+            reused = conn.is_open
             try:
-                response = await self.client.post(url, json={"keys": keys})
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
-                # once more, on a fresh connection: a pooled one may predate a peer restart.
+                status, body = await conn.post_json(PATH, payload)
+            except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
+                if not reused:
+                    raise
+                # once more, on a fresh connection: a kept one may predate a peer restart.
                 # Safe to repeat: the peer refuses a key ID or chunks it already has.
-                response = await self.client.post(url, json={"keys": keys})
-        except httpx.HTTPError as exc:
+                status, body = await conn.post_json(PATH, payload)
+        except PeerIdentityError as exc:  # the CA check alone accepts any KME
+            raise KeyUnavailable(f"the server at {self.kme_urls[kme]} is not KME {kme}") from exc
+        except (OSError, asyncio.IncompleteReadError, httptools.HttpParserError) as exc:
             raise KeyUnavailable(f"peer KME {kme} unreachable ({type(exc).__name__})") from exc
-        if server_common_name(response) != kme:  # the CA check alone accepts any KME
-            raise KeyUnavailable(f"the server at {self.kme_urls[kme]} is not KME {kme}")
-        if response.status_code != 200:
-            message = response.json().get("message") if response.content else ""
+        try:
+            answer = json.loads(body) if body else {}
+        except ValueError:
+            answer = {}
+        if status != 200:
+            message = answer.get("message", "") if isinstance(answer, dict) else ""
             raise KeyUnavailable(f"peer KME {kme} refused the keys: {message}")
-        results = response.json()["results"]
-        if len(results) != len(keys):
-            raise KeyUnavailable(f"peer KME {kme} answered {len(results)} of {len(keys)} keys")
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if not isinstance(results, list) or len(results) != len(keys):
+            count = len(results) if isinstance(results, list) else 0
+            raise KeyUnavailable(f"peer KME {kme} answered {count} of {len(keys)} keys")
         return results
 
     async def aclose(self) -> None:
