@@ -56,15 +56,29 @@ def _set(obj: object, path: list[str], value: object, full: str) -> object:
                                                                             strict=True))
     if not dataclasses.is_dataclass(obj) or not _has(obj, path[0]):
         raise InvalidParameter("--vary", full, f"{type(obj).__name__} has no field {path[0]!r}")
-    old = getattr(obj, path[0])
-    if len(path) == 1 and _is_number(old) and not _is_number(value):
-        raise InvalidParameter("--vary", f"{full}={value}", "must be a number")
-    inner = value if len(path) == 1 else _set(old, path[1:], value, full)
+    if len(path) == 1:
+        _check_type(obj, path[0], value, full)
+    inner = value if len(path) == 1 else _set(getattr(obj, path[0]), path[1:], value, full)
     return dataclasses.replace(obj, **{path[0]: inner})
 
 
 def _is_number(x: object) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _check_type(obj: object, name: str, value: object, full: str) -> None:
+    """The value's YAML type against the field's annotation (``float | None``, ``bool``...):
+    the dataclasses check ranges, not types, so ``abc`` or ``maybe`` would slip through."""
+    kind = str(next(f.type for f in dataclasses.fields(obj) if f.name == name))
+    item = f"{full}={value}"
+    if value is None:
+        if "None" not in kind:
+            raise InvalidParameter("--vary", item, "cannot be null for this field")
+    elif kind.startswith("bool"):
+        if not isinstance(value, bool):
+            raise InvalidParameter("--vary", item, "must be true or false")
+    elif kind.split(" | ")[0] in ("float", "int") and not _is_number(value):
+        raise InvalidParameter("--vary", item, "must be a number")
 
 
 def _has(obj: object, name: str) -> bool:
@@ -84,6 +98,10 @@ def tasks(scenario: Scenario, vary: dict[str, list[object]], replications: int, 
     """Every combination of the varied values x ``replications`` seeds (seed, seed+1, ...)."""
     if replications < 1:
         raise InvalidParameter("--replications", replications, "must be >= 1")
+    for key in RUN_KEYS:
+        for value in vary.get(key, []):
+            if not _is_number(value):
+                raise InvalidParameter("--vary", f"{key}={value}", "must be a number")
     keys = sorted(vary)
     out = []
     for combo in itertools.product(*(vary[k] for k in keys)):

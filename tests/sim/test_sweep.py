@@ -49,3 +49,26 @@ def test_sweep_in_process_and_on_a_dask_cluster(tmp_path, monkeypatch):
                                   dashboard_address=None) as cluster:
         remote = run_sweep(todo, scheduler=cluster.scheduler_address)
     assert [r["served_bits"] for r in remote] == [r["served_bits"] for r in local]
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"failures.fiber_mttr_h": "abc"}, "must be a number"),
+    ({"failures.enabled": "maybe"}, "must be true or false"),
+    ({"failures.fiber_mttr_h": None}, "cannot be null"),
+])
+def test_variant_rejects_values_of_the_wrong_type(values, message):
+    # the dataclasses check ranges, not types: a string would reach them (or slip through)
+    with pytest.raises(InvalidParameter, match=message):
+        variant(small_scenario(), values)
+
+
+def test_variant_accepts_null_where_the_field_is_optional():
+    v = variant(small_scenario(), {"planning.max_span_loss_db": None})
+    assert v.planning.max_span_loss_db is None
+
+
+def test_tasks_check_run_values_before_any_worker_starts():
+    with pytest.raises(InvalidParameter, match="must be a number"):
+        tasks(small_scenario(), {"days": ["abc"]}, 1, days=1, step_s=10)
+    with pytest.raises(InvalidParameter, match="seed"):
+        tasks(small_scenario(), {}, 1, days=1, step_s=10, seed=-1)
