@@ -19,6 +19,7 @@ import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree  # its ParseError is what a broken .graphml raises
 
 import networkx as nx
 
@@ -75,7 +76,7 @@ def read_graph(source: str, base_dir: Path | str = ".") -> nx.Graph:
             data = json.loads(path.read_text(encoding="utf-8"))
             return nx.Graph(nx.node_link_graph(data, edges="edges" if "edges" in data
                                                else "links"))
-    except (nx.NetworkXError, ValueError, KeyError) as err:
+    except (nx.NetworkXError, ValueError, KeyError, ElementTree.ParseError) as err:
         raise ScenarioError(f"topology {path}: cannot parse: {err}") from err
     raise ScenarioError(f"topology {path}: unknown format {suffix!r}; use .graphml, .gml, .json")
 

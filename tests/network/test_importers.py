@@ -82,3 +82,14 @@ def test_topohub_networks_offline():
     assert loads_scenario(dump_scenario(s)) == s
     with pytest.raises(ScenarioError, match="not a topohub network"):
         import_topology("topohub:sndlib/atlantis")
+
+
+@pytest.mark.parametrize("name, text", [("bad.graphml", "<graphml><broken"),
+                                        ("bad.gml", "graph [ node [ id"),
+                                        ("bad.json", "{not json")])
+def test_malformed_topology_files_are_scenario_errors(tmp_path, name, text):
+    # a broken .graphml raised xml's ParseError (a traceback on the command line)
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ScenarioError, match="cannot parse"):
+        loads_scenario(f"name: x\ntopology: {{file: {name}, country: DE}}\n",
+                       base_dir=tmp_path)
