@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from euroqci.errors import InvalidParameter
 from euroqci.network.topology import (
     FiberLink,
     LinkId,
@@ -48,9 +47,7 @@ class PlanResult:
 def spans_needed(link: FiberLink, options: PlanningOptions) -> int | None:
     """Fewest equal spans meeting the limits, or None if no number of spans can."""
     n = 1
-    if options.max_span_km is not None:
-        if options.max_span_km <= 0:
-            raise InvalidParameter("max_span_km", options.max_span_km, "must be > 0")
+    if options.max_span_km is not None:  # > 0: PlanningOptions checks it
         n = max(n, math.ceil(link.length_km / options.max_span_km - 1e-9))
     if options.max_span_loss_db is not None:
         room_db = options.max_span_loss_db - link.extra_loss_db

@@ -109,7 +109,7 @@ def _table(data: dict, key: str, base: Path, source: str) -> Rows:
         path = base / str(data[f"{key}_csv"])
         try:
             text = path.read_text(encoding="utf-8")
-        except OSError as err:
+        except (OSError, UnicodeDecodeError) as err:
             raise ScenarioError(f"{source}: {key}_csv: cannot read {path}: {err}") from err
         for line, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
             rows.append((str(path), f"line {line}", row))

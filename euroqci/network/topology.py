@@ -348,6 +348,11 @@ class PlanningOptions:
     max_span_loss_db: float | None = 20.0
     max_span_km: float | None = None
 
+    def __post_init__(self):
+        for name in ("max_span_loss_db", "max_span_km"):
+            if getattr(self, name) is not None:
+                check_range(name, getattr(self, name), low=0, low_inclusive=False)
+
 
 @dataclass(frozen=True)
 class Scenario:

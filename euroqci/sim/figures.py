@@ -123,7 +123,8 @@ def network_map(result: SimResult, sites: Sequence[Site], path: Path,
     _network_layer(main, result, by_id, norm, cmap, box)
     main.set_title(f"{result.model.name}: mean secret key rate per fiber link "
                    f"({result.config.days:g} days)")
-    main.legend(loc="upper left", fontsize=7, framealpha=0.85)
+    if main.get_legend_handles_labels()[0]:  # an empty network has nothing to label
+        main.legend(loc="upper left", fontsize=7, framealpha=0.85)
     sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
     fig.colorbar(sm, cax=fig.add_axes([0.88, 0.3 if groups else 0.1, 0.02, 0.6]),
                  label="mean secret key rate (bit/s)")

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from euroqci.errors import InvalidParameter
 from euroqci.network.planning import plan_trusted_nodes, spans_needed
 from euroqci.network.topology import FiberLink, Network, PlanningOptions, Site, great_circle_km
 
@@ -62,3 +63,10 @@ def test_spans_needed_is_the_fewest_that_fit(length, att, extra, budget, reach):
                 and (reach is None or length / k <= reach + 1e-9))
 
     assert fits(n) and (n == 1 or not fits(n - 1))
+
+
+@pytest.mark.parametrize("limits", [{"max_span_loss_db": -5.0}, {"max_span_km": 0.0}])
+def test_planning_limits_must_be_positive(limits):
+    # a negative budget was accepted and left every link over budget without a word
+    with pytest.raises(InvalidParameter):
+        PlanningOptions(**limits)

@@ -95,6 +95,9 @@ def test_file_level_errors(tmp_path):
     (tmp_path / "binary.yaml").write_bytes(b"name: \xd0\x00\xff")
     with pytest.raises(ScenarioError, match="cannot read"):
         load_scenario(tmp_path / "binary.yaml")
+    (tmp_path / "sites.csv").write_bytes(b"\xff\xfeid,lat")
+    with pytest.raises(ScenarioError, match="sites_csv: cannot read"):
+        loads_scenario("name: x\nsites_csv: sites.csv\n", base_dir=tmp_path)
     with pytest.raises(ScenarioError, match="missing field"):
         loads_scenario("sites: []")
     with pytest.raises(ScenarioError, match="sites_csv: cannot read"):
