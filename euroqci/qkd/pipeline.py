@@ -244,9 +244,11 @@ def _test_errors(record: DetectionRecord) -> tuple[int, int]:
 
 
 def _timed_sample(config: LinkConfig, seed: int, block_id: int,
-                  n_pulses: int) -> tuple[DetectionRecord, float]:
+                  n_pulses: int) -> tuple[DetectionRecord, float, tuple[int, int]]:
+    """The record, its sampling seconds and its test errors (on the sampler's worker)."""
     t0 = time.perf_counter()
-    return sample_block(config, seed, block_id, n_pulses), time.perf_counter() - t0
+    record = sample_block(config, seed, block_id, n_pulses)
+    return record, time.perf_counter() - t0, _test_errors(record)
 
 
 class _Prefetcher:
@@ -260,13 +262,12 @@ class _Prefetcher:
         self._next = executor.submit(_timed_sample, *self._args[0]) if plan else None
 
     def take(self, index: int, report: LinkRunReport) -> tuple[DetectionRecord, float]:
-        record, sample_s = self._next.result()
+        record, sample_s, (errors, tested) = self._next.result()
         following = index + 1
         self._next = (self._executor.submit(_timed_sample, *self._args[following])
                       if following < len(self._args) else None)
         config = self._args[index][0]
         _record_block(report, record, config)
-        errors, tested = _test_errors(record)
         report.test_bits_errors = (report.test_bits_errors[0] + errors,
                                    report.test_bits_errors[1] + tested)
         return record, sample_s
