@@ -72,6 +72,7 @@ def test_sweep_runs_variants(scenario_file, tmp_path):
     ["simulate", "--step-s", "abc"],
     ["sweep", "builtin", "--vary", "failures.nonsense=1"],
     ["simulate", "--seed", "-1"],
+    ["simulate", "--days", "0.01", "--step-s", "3600"],  # a step longer than the run
     ["simulate", "--out", "/dev/null/x"],  # checked before the run, not after it
     ["sweep", "builtin", "--vary", "failures.fiber_mttr_h=abc"],
     ["sweep", "builtin", "--vary", "failures.fiber_mttr_h=6,24", "--workers", "0"],

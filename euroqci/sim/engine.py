@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from euroqci.errors import EuroQCIError, check_range
+from euroqci.errors import EuroQCIError, InvalidParameter, check_range
 from euroqci.sim.fastroute import Router
 from euroqci.sim.kernel import run_steps
 from euroqci.sim.model import SimModel
@@ -48,6 +48,9 @@ class SimConfig:
         check_range("days", self.days, low=0, low_inclusive=False, high=3660)
         check_range("step_s", self.step_s, low=0.001, high=86400)
         check_range("seed", self.seed, low=0)  # numpy seeds are non-negative
+        if self.step_s > self.days * 86400.0:  # would simulate more than was asked for
+            run_s = self.days * 86400.0
+            raise InvalidParameter("step_s", self.step_s, f"at most the run length, {run_s:g} s")
         check_range("reroute_interval_s", self.reroute_interval_s, low=0, low_inclusive=False)
         check_range("max_pending", self.max_pending, low=1)
         check_range("max_samples", self.max_samples, low=1)
