@@ -220,9 +220,9 @@ def _convolution_parity(x1: np.ndarray, seed: np.ndarray, m: int, workers: int,
     """``out ^= T x1 mod 2`` via one circular convolution of length >= n - 1."""
     cols = x1.size
     length = convolution_length(cols + m - 1)
+    spectrum = _packed_spectrum(x1, length, workers)  # first: the other end may be on the seed
     seed_spectrum = (spectra.get(seed, length, workers) if spectra is not None
                      else _packed_spectrum(seed, length, workers))
-    spectrum = _packed_spectrum(x1, length, workers)
     coarse, fine = _twiddles(length)
     _spectral_product(seed_spectrum, spectrum, coarse, fine)
     conv = _inverse_packed(spectrum, length, workers)
