@@ -117,3 +117,17 @@ def test_shared_seed_spectra_give_each_end_its_own_exact_hash():
                           reference_hash(bob, other, m))
     assert np.array_equal(toeplitz_hash(bob, seed, m, spectra=spectra),
                           reference_hash(bob, seed, m))
+
+
+def test_direct_parities_at_2e5_bits():
+    """A four-step grid of a few hundred rows and columns: output bits against direct sums."""
+    rng = np.random.default_rng(13)
+    n, m = 200_003, 70_001
+    bits = rng.integers(0, 2, n, dtype=np.uint8)
+    seed = random_seed(n, rng)
+    out = toeplitz_hash(bits, seed, m)
+    cols = n - m
+    x1 = bits[:cols].astype(np.int64)
+    for i in rng.choice(m, size=64, replace=False):
+        row = seed[i : i + cols][::-1]  # T[i, j] = s[i - j + cols - 1]
+        assert out[i] == (int(row @ x1) & 1) ^ bits[cols + i]
