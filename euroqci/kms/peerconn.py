@@ -30,13 +30,15 @@ class _Response:
 
     def __init__(self) -> None:
         self.body: list[bytes] = []
-        self.done = False
+        self.done = self.keep_alive = False
+        self.parser = httptools.HttpResponseParser(self)
 
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
 
     def on_message_complete(self) -> None:
-        self.done = True
+        self.done = True  # llhttp forgets keep-alive once the message is over: ask now
+        self.keep_alive = self.parser.should_keep_alive()
 
 
 class PeerConnection:
@@ -69,15 +71,14 @@ class PeerConnection:
                 )
                 writer.write(head.encode() + payload)
                 response = _Response()
-                parser = httptools.HttpResponseParser(response)
                 while not response.done:
                     data = await reader.read(65536)
                     if not data:
                         raise asyncio.IncompleteReadError(b"", None)
-                    parser.feed_data(data)
-                if not parser.should_keep_alive():
+                    response.parser.feed_data(data)
+                if not response.keep_alive:
                     self.close()
-                return parser.get_status_code(), b"".join(response.body)
+                return response.parser.get_status_code(), b"".join(response.body)
         except BaseException:
             self.close()
             raise

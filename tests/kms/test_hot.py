@@ -55,3 +55,39 @@ def test_other_forms_get_fastapis_answers(pki, run_kmes, clients):
         assert r.status_code == 400 and r.json()["message"] == "bad request format"
         r = kme_a.post("/peer/v1/keys", content=b"{not json")
         assert r.status_code == 400 and r.json()["message"] == "bad request format"
+
+
+def test_peer_connection_is_kept_alive_and_checks_the_server_kme(pki):
+    import asyncio
+
+    from euroqci.kms.peerconn import PeerConnection, PeerIdentityError
+    from euroqci.kms.tls import server_context
+
+    reply = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+    connections = []
+
+    async def handle(reader, writer):
+        connections.append(writer)
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(2)  # the request body below
+                writer.write(reply)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def main():
+        tls = server_context(pki / "kme-B.pem", pki / "kme-B-key.pem", pki / "ca.pem")
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=tls)
+        url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        ctx = client_context(pki / "ca.pem", pki / "kme-A.pem", pki / "kme-A-key.pem")
+        conn = PeerConnection(url, "B", ctx, 5.0)
+        for _ in range(3):
+            assert await conn.post_json("/peer/v1/keys", b"{}") == (200, b"{}")
+        assert len(connections) == 1 and conn.is_open
+        conn.close()
+        with pytest.raises(PeerIdentityError):
+            await PeerConnection(url, "C", ctx, 5.0).post_json("/peer/v1/keys", b"{}")
+        server.close()
+
+    asyncio.run(main())
