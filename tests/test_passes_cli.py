@@ -68,6 +68,7 @@ def test_table_output(capsys):
     (["--detector-efficiency", "1.5"], "detector_efficiency"),
     (["--ec-efficiency", "0.5"], "ec_efficiency"),  # f < 1 gave key at QBER 49 %
     (["--raan-deg", "nan"], "raan_deg"),  # was a scipy traceback
+    (["--station-altitude-m=-1e9"], "station_altitude_m"),  # gave one endless "pass"
     (["--tle", "/no/such/file"], "tle"),
 ])
 def test_bad_input_is_one_line_exit_2(capsys, args, name):

@@ -258,6 +258,10 @@ def passes_from_track(track: SatelliteTrack, lat_deg: float, lon_deg: float, *,
     """
     check_range("min_elevation_deg", min_elevation_deg, low=0.0, high=89.0)
     check_range("sample_step_s", sample_step_s, low=0.01, high=60.0)
+    check_range("lat_deg", lat_deg, low=-90.0, high=90.0)
+    check_range("lon_deg", lon_deg, low=-180.0, high=360.0)
+    # Dead Sea shore to the highest observatories (a station 1e9 m down saw one endless pass)
+    check_range("station_altitude_m", station_altitude_m, low=-500.0, high=9000.0)
     pos, up = _station(lat_deg, lon_deg, station_altitude_m)
     t_coarse, xyz_coarse = track.knots()
     step = t_coarse[1] - t_coarse[0]
