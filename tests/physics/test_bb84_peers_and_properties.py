@@ -1,4 +1,5 @@
-"""Decoy BB84: Rusca 2018 claims, the TNO peer where conventions match, and properties."""
+"""Decoy BB84: the TNO peer where conventions match, and properties (Rusca 2018 claims:
+test_rusca_published.py)."""
 
 import warnings
 
@@ -11,39 +12,6 @@ from euroqci.physics.bb84 import secret_key_rate
 from euroqci.physics.bounds import plob_bound
 from euroqci.physics.detectors import Detector
 from euroqci.physics.link import LinkParameters
-
-# Rusca et al. APL 112, 171104 (2018), App. B simulation parameters (as transcribed):
-# eta_det = 50 %, P_DC = 1e-8, e_d = 1 %, f_rep = 1 GHz, dead time 100 ns, f = 1.16,
-# eps_sec = 1e-9, eps_cor = 1e-15. Their P_DC is the whole receiver's background per gate;
-# our dark_count_prob is per detector (two detectors, docs/physics.md), hence P_DC / 2.
-RUSCA_P_DC = 1e-8
-RUSCA = Detector(
-    efficiency=0.5, dark_count_prob=RUSCA_P_DC / 2, misalignment=0.01, dead_time_s=1e-7
-)
-
-
-def rusca_link(length_km):
-    return LinkParameters.from_fiber(length_km, 0.2, detector=RUSCA, rep_rate_hz=1e9)
-
-
-@pytest.mark.parametrize("block_size", [1e6, 1e8])
-def test_rusca2018_one_decoy_beats_two_decoys_for_practical_blocks(block_size):
-    # Rusca 2018, abstract and Fig. 2: "for practical block sizes of up to 1e8 bits, the
-    # 1-decoy protocol achieves for almost all experimental settings higher secret key
-    # rates than the 2-decoy protocol". Checked at 25-200 km (ratio > 1).
-    link = rusca_link(np.array([25.0, 50.0, 100.0, 150.0, 200.0]))
-    one = secret_key_rate(link, decoys="1", block_size=block_size).rate_per_pulse
-    two = secret_key_rate(link, decoys="2", block_size=block_size).rate_per_pulse
-    assert np.all(one > two)
-
-
-def test_rusca2018_two_decoys_win_asymptotically():
-    # Rusca 2018, first sentence of the abstract: with infinite keys the 2-decoy protocol
-    # outperforms the 1-decoy protocol (same minimal decoy intensity for both).
-    link = rusca_link(np.array([25.0, 100.0, 200.0]))
-    one = secret_key_rate(link, decoys="1").rate_per_pulse
-    two = secret_key_rate(link, decoys="2").rate_per_pulse
-    assert np.all(two > one)
 
 
 def test_tno_peer_fully_asymptotic_where_conventions_match():

@@ -70,3 +70,14 @@ def test_two_decoys_win_with_infinite_keys():
     two = secret_key_rate(link, decoys="2").rate_per_pulse
     assert np.all(two > 0)
     assert np.all(two > one)
+
+
+@pytest.mark.parametrize("block_size", [1e6, 1e8])
+def test_rusca2018_one_decoy_beats_two_decoys_for_practical_blocks(block_size):
+    # Rusca 2018, abstract (quoted above); stricter than
+    # test_one_decoy_beats_two_decoys_for_almost_all_settings for the middle distances:
+    # one decoy wins at every point of 25-200 km (ratio > 1).
+    link = rusca_link(np.array([25.0, 50.0, 100.0, 150.0, 200.0]))
+    one = secret_key_rate(link, decoys="1", block_size=block_size).rate_per_pulse
+    two = secret_key_rate(link, decoys="2", block_size=block_size).rate_per_pulse
+    assert np.all(one > two)
