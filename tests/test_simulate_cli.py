@@ -71,15 +71,25 @@ def test_sweep_runs_variants(scenario_file, tmp_path):
     ["simulate", "--days", "-1"],
     ["simulate", "--step-s", "abc"],
     ["sweep", "builtin", "--vary", "failures.nonsense=1"],
-    ["simulate", "--seed", "-1"],
-    ["simulate", "--days", "0.01", "--step-s", "3600"],  # a step longer than the run
-    ["simulate", "--out", "/dev/null/x"],  # checked before the run, not after it
-    ["sweep", "builtin", "--vary", "failures.fiber_mttr_h=abc"],
-    ["sweep", "builtin", "--vary", "failures.fiber_mttr_h=6,24", "--workers", "0"],
-    ["sweep", "builtin", "--scheduler", "not:::an-address"],
 ])
 def test_bad_input_is_one_line_and_exit_2(argv):
     r = subprocess.run([sys.executable, "-m", "euroqci", *argv], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("argv, name", [
+    (["simulate", "--seed", "-1"], "seed"),
+    (["simulate", "--days", "0.01", "--step-s", "3600"], "step_s"),  # a step longer than the run
+    (["simulate", "--out", "/dev/null/x"], "--out"),  # checked before the run, not after it
+    (["sweep", "small", "--vary", "failures.fiber_mttr_h=abc"], "--vary"),
+    (["sweep", "small", "--vary", "failures.fiber_mttr_h=6,24", "--workers", "0"], "--workers"),
+    (["sweep", "small", "--scheduler", "not:::an-address"], "--scheduler"),
+])
+def test_more_bad_input_is_one_line_and_exit_2(capsys, scenario_file, argv, name):
+    # in-process (the real-process check above covers tracebacks): these were tracebacks
+    argv = [str(scenario_file) if a == "small" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and name in err[0], err
