@@ -33,7 +33,7 @@ def phi_table() -> np.ndarray:
 
 
 @njit
-def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table):
+def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, patience):
     """Layered belief-propagation decoding of ``x`` with ``H x = syndrome``.
 
     The check update is the exact sum-product rule in the log domain,
@@ -42,7 +42,9 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table):
     irregular codes with high variable degrees (messages overconfident).
     ``llr[f, v]`` = ln P(x_v = 0)/P(x_v = 1) (float32); returns (bits uint8[n_frames, n],
     converged bool[n_frames], iterations int[n_frames]); a frame stops as soon as its hard
-    decision satisfies every check (early termination).
+    decision satisfies every check (early termination), or gives up once the number of
+    unsatisfied checks has not fallen below its best for ``patience`` iterations (a frame
+    stuck that long practically never converges; this bounds the cost of failures).
     """
     n_frames, n = llr.shape
     m = check_ptr.shape[0] - 1
@@ -63,8 +65,10 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table):
         msg[:] = 0.0
         for v in range(n):
             post[v] = llr[f, v]
+        best = m + 1
+        since = 0
         for it in range(max_iter):
-            satisfied = True
+            unsat = 0
             for c in range(m):
                 e0 = check_ptr[c]
                 e1 = check_ptr[c + 1]
@@ -82,8 +86,7 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table):
                     i = min(int(abs(q) * step), top)
                     ph[e - e0] = table[i]
                     total += table[i]
-                if hard:
-                    satisfied = False
+                unsat += hard
                 for e in range(e0, e1):
                     q = tmp[e - e0]
                     x = total - ph[e - e0]
@@ -94,8 +97,15 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table):
                     msg[e] = r
                     post[check_vars[e]] = q + r
             iters[f] = it + 1
-            if satisfied and it > 0:
+            if unsat == 0 and it > 0:
                 break
+            if unsat < best:
+                best = unsat
+                since = 0
+            else:
+                since += 1
+                if since >= patience:
+                    break
         for v in range(n):
             bits[f, v] = 1 if post[v] < 0 else 0
         good = True

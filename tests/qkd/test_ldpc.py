@@ -129,9 +129,10 @@ def test_decoder_same_without_numba():
     syn = _ldpc_kernels.syndromes(x, code.check_ptr, code.check_vars)
     llr = ((1.0 - 2.0 * y) * np.log(0.97 / 0.03)).astype(np.float32)
     table = _ldpc_kernels.phi_table()
-    fast = _ldpc_kernels.decode_layered_bp(llr, syn, code.check_ptr, code.check_vars, 30, table)
+    fast = _ldpc_kernels.decode_layered_bp(llr, syn, code.check_ptr, code.check_vars, 30, table,
+                                           8)
     plain = getattr(_ldpc_kernels.decode_layered_bp, "py_func",
                     _ldpc_kernels.decode_layered_bp)  # already plain if JIT is disabled
-    py = plain(llr, syn, code.check_ptr, code.check_vars, 30, table)
+    py = plain(llr, syn, code.check_ptr, code.check_vars, 30, table, 8)
     for a, b in zip(fast, py, strict=True):
         assert np.array_equal(a, b)
