@@ -286,24 +286,35 @@ class LinkEngine:
     Alice runs in a worker thread, Bob in the caller's; each end hashes its privacy
     amplification on its own worker while the next block's protocol runs (the FFTs release
     the GIL), and the next block's detections are drawn meanwhile on another worker.
+
+    ``lanes > 1`` (opt-in) runs blocks ``lane, lane + lanes, ...`` in ``lanes`` forked
+    processes at once, each lane an independent authenticated channel with its own slice
+    of the pre-shared key and its own protocol randomness (the Cascade kernels hold the
+    GIL, so only processes reconcile two blocks at the same time); blocks are delivered in
+    order. Such an engine runs once (its pools live in the lanes); fork it from a process
+    without other threads running.
     """
 
     def __init__(self, config: LinkConfig, seed: int = 0, *, alice_sink: KeySink | None = None,
-                 bob_sink: KeySink | None = None):
-        self.config, self.seed = config, seed
+                 bob_sink: KeySink | None = None, lanes: int = 1, _lane: int = 0):
+        check_range("lanes", lanes, low=1)
+        self.config, self.seed, self.lanes = config, seed, int(lanes)
         self.alice_sink, self.bob_sink = alice_sink, bob_sink
         a_end, b_end = InMemoryChannel.pair()
         psk = preshared_key(seed, config.preshared_key_bits)
+        if lanes > 1:  # disjoint pads per lane; a lane's randomness is its own stream
+            size = len(psk) // lanes
+            psk = psk[_lane * size : (_lane + 1) * size]
         self._alice = AuthenticatedChannel(a_end, KeyPool(psk), "alice")
         self._bob = AuthenticatedChannel(b_end, KeyPool(psk), "bob")
-        self._rng = {"alice": np.random.default_rng([seed, 1]),
-                     "bob": np.random.default_rng([seed, 2])}
+        stream = [_lane] if lanes > 1 else []
+        self._rng = {"alice": np.random.default_rng([seed, 1, *stream]),
+                     "bob": np.random.default_rng([seed, 2, *stream])}
         self._next_block = 0
         self._spectra = SeedSpectra(users=2)  # one seed transform serves both ends
 
-    def _deliver(self, report: LinkRunReport, done: tuple) -> Iterator[KeyBlock]:
-        alice, bob, sample_s = done
-        alice.wait(), bob.wait()
+    def _settle(self, report: LinkRunReport, alice: BlockOutcome, bob: BlockOutcome,
+                sample_s: float) -> Iterator[KeyBlock]:
         report.add(alice, _merged_stages(sample_s, alice, bob))
         if alice.key is None:
             return
@@ -315,17 +326,11 @@ class LinkEngine:
             self.bob_sink.deliver(KeyBlock(self.config.stream_id, bob.block_id, bob.key))
         yield a_block
 
-    def blocks(self, duration_s: float, report: LinkRunReport | None = None,
-               progress: Progress | None = None) -> Iterator[KeyBlock]:
-        """Run for ``duration_s`` of link time, yielding Alice's delivered blocks in order."""
-        report = report if report is not None else LinkRunReport()
-        plan = block_plan(self.config, duration_s)
-        total = sum(n for _, n in plan)
-        start = time.perf_counter()
+    def _protocol(self, plan: list[tuple[int, int]], report: LinkRunReport,
+                  progress: Progress | None, total: int, start: float) -> Iterator[tuple]:
+        """Run both ends over ``plan``; yield (alice, bob, sample seconds) of each block,
+        one block behind (its hashes finish while the next block's protocol runs)."""
         pending = None
-        first = self._next_block
-        plan = [(first + i, n) for i, n in plan]
-        self._next_block += len(plan)
         with ThreadPoolExecutor(1, "alice") as alice_thread, \
                 ThreadPoolExecutor(1, "alice-pa") as alice_pa, \
                 ThreadPoolExecutor(1, "bob-pa") as bob_pa, \
@@ -345,14 +350,33 @@ class LinkEngine:
                     raise ChannelError(f"block {block_id}: the ends disagree "
                                        f"({alice.abort_reason!r} vs {bob.abort_reason!r})")
                 if pending is not None:
-                    yield from self._deliver(report, pending)
+                    yield pending
                 pending = (alice, bob, sample_s)
                 report.auth_key_consumed_bits = self._alice.pool.consumed_bits
                 report.wall_s = time.perf_counter() - start
                 if progress is not None:
                     progress(report.pulses, total)
             if pending is not None:
-                yield from self._deliver(report, pending)
+                yield pending
+
+    def blocks(self, duration_s: float, report: LinkRunReport | None = None,
+               progress: Progress | None = None) -> Iterator[KeyBlock]:
+        """Run for ``duration_s`` of link time, yielding Alice's delivered blocks in order."""
+        report = report if report is not None else LinkRunReport()
+        plan = block_plan(self.config, duration_s)
+        total = sum(n for _, n in plan)
+        start = time.perf_counter()
+        first = self._next_block
+        plan = [(first + i, n) for i, n in plan]
+        self._next_block += len(plan)
+        if self.lanes > 1:
+            if first > 0:
+                raise InvalidParameter("lanes", self.lanes, "1 to run an engine more than once")
+            yield from _lanes(self, plan, report, progress, total, start)
+        else:
+            for alice, bob, sample_s in self._protocol(plan, report, progress, total, start):
+                alice.wait(), bob.wait()
+                yield from self._settle(report, alice, bob, sample_s)
         report.wall_s = time.perf_counter() - start
 
     def run(self, duration_s: float, progress: Progress | None = None) -> LinkRunReport:
@@ -361,6 +385,75 @@ class LinkEngine:
         for _ in self.blocks(duration_s, report, progress):
             pass
         return report
+
+
+_COUNTED = ("pulses", "detections", "link_s")
+
+
+def _lane_main(config: LinkConfig, seed: int, lane: int, lanes: int,
+               plan: list[tuple[int, int]], out) -> None:
+    """A lane's process: both ends of its blocks; each settled block (and the counts it
+    added) goes to ``out``, then ("end", consumed authentication bits) or ("error", text)."""
+    try:
+        engine = LinkEngine(config, seed, lanes=lanes, _lane=lane)
+        report = LinkRunReport()
+        seen = dict.fromkeys(_COUNTED, 0) | {"tests": (0, 0)}
+        for alice, bob, sample_s in engine._protocol(plan, report, None, 0, time.perf_counter()):
+            alice.wait(), bob.wait()
+            now = {k: getattr(report, k) for k in _COUNTED} | {"tests": report.test_bits_errors}
+            delta = {k: now[k] - seen[k] for k in _COUNTED}
+            delta["tests"] = tuple(a - b for a, b in zip(now["tests"], seen["tests"], strict=True))
+            seen = now
+            out.put(("block", alice, bob, sample_s, delta))
+        out.put(("end", engine._alice.pool.consumed_bits))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
+        out.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _lanes(engine: LinkEngine, plan: list[tuple[int, int]], report: LinkRunReport,
+           progress: Progress | None, total: int, start: float) -> Iterator[KeyBlock]:
+    """Run ``plan`` in ``engine.lanes`` forked processes; settle the blocks in order."""
+    import multiprocessing
+    import queue
+
+    ctx = multiprocessing.get_context("fork")
+    lanes = engine.lanes
+    queues = [ctx.Queue() for _ in range(lanes)]
+    procs = [ctx.Process(target=_lane_main, daemon=True,
+                         args=(engine.config, engine.seed, lane, lanes, plan[lane::lanes],
+                               queues[lane])) for lane in range(lanes)]
+    for proc in procs:
+        proc.start()
+
+    def take(lane: int) -> tuple:
+        while True:
+            try:
+                msg = queues[lane].get(timeout=1.0)
+            except queue.Empty:  # check that the lane is still alive
+                if not procs[lane].is_alive():
+                    raise ChannelError(f"lane {lane} ended without a result") from None
+                continue
+            if msg[0] == "error":
+                raise ChannelError(f"lane {lane}: {msg[1]}")
+            return msg
+
+    try:
+        for index in range(len(plan)):
+            _, alice, bob, sample_s, delta = take(index % lanes)
+            for key in _COUNTED:
+                setattr(report, key, getattr(report, key) + delta[key])
+            report.test_bits_errors = tuple(
+                a + b for a, b in zip(report.test_bits_errors, delta["tests"], strict=True))
+            yield from engine._settle(report, alice, bob, sample_s)
+            report.wall_s = time.perf_counter() - start
+            if progress is not None:
+                progress(report.pulses, total)
+        report.auth_key_consumed_bits = sum(take(lane)[1] for lane in range(lanes))
+    finally:
+        for proc in procs:
+            proc.join(timeout=5.0)
+            if proc.is_alive():
+                proc.terminate()
 
 
 def run_role(role: str, config: LinkConfig, channel: Channel, seed: int, duration_s: float, *,

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from euroqci.errors import ChannelError
+from euroqci.errors import ChannelError, InvalidParameter
 from euroqci.physics.bb84 import expected_decoy_counts, finite_key_length
 from euroqci.physics.detectors import Detector
 from euroqci.physics.link import LinkParameters
@@ -236,3 +236,22 @@ def test_key_block_repr_hides_the_key():
     assert "secret" not in repr(block) and "3" in repr(block)
     with pytest.raises(AttributeError):
         block.key = b""
+
+
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_two_lanes_deliver_identical_keys_in_order(small):
+    """Two forked lanes: the same detections (and so the same sifted bits and QBER) as one
+    lane, keys identical at both ends, blocks in order, each lane's pads accounted."""
+    cfg, _ = small
+    single = LinkEngine(cfg, seed=9).run(duration(cfg, 3))
+    a, b = KeyCollector(), KeyCollector()
+    engine = LinkEngine(cfg, seed=9, alice_sink=a, bob_sink=b, lanes=2)
+    report = engine.run(duration(cfg, 3))
+    assert report.keys_identical is True and report.blocks_delivered == 3
+    assert [x.block_id for x in a.blocks] == [x.block_id for x in b.blocks] == [0, 1, 2]
+    assert [x.key for x in a.blocks] == [x.key for x in b.blocks]
+    assert (report.sifted_bits, report.pulses, report.test_bits_errors) == \
+        (single.sifted_bits, single.pulses, single.test_bits_errors)
+    assert report.auth_key_consumed_bits > single.auth_key_consumed_bits  # two hash keys
+    with pytest.raises(InvalidParameter, match="lanes"):
+        engine.run(duration(cfg, 1))
