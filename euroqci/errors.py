@@ -36,6 +36,11 @@ class InvalidParameter(EuroQCIError, ValueError):
         self.allowed = allowed
         super().__init__(f"invalid {name}={value!r}: {allowed}")
 
+    def __reduce__(self):
+        # pickle with the three arguments (self.args holds only the message), so the error
+        # survives a process pool or Dask worker (euroqci sweep)
+        return (type(self), (self.name, self.value, self.allowed))
+
 
 class ProtocolAbort(EuroQCIError, RuntimeError):
     """A QKD post-processing block was aborted; ``reason`` says why. No key leaves."""

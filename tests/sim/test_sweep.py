@@ -72,3 +72,14 @@ def test_tasks_check_run_values_before_any_worker_starts():
         tasks(small_scenario(), {"days": ["abc"]}, 1, days=1, step_s=10)
     with pytest.raises(InvalidParameter, match="seed"):
         tasks(small_scenario(), {}, 1, days=1, step_s=10, seed=-1)
+
+
+def test_invalid_parameter_survives_pickling():
+    # what a process-pool or Dask worker sends back; it broke the pool before
+    # (InvalidParameter's args hold only the message, its __init__ wants three)
+    import pickle
+
+    err = pickle.loads(pickle.dumps(InvalidParameter("tle", "1 garbage", "SGP4 cannot")))
+    assert isinstance(err, InvalidParameter)
+    assert (err.name, err.value, err.allowed) == ("tle", "1 garbage", "SGP4 cannot")
+    assert str(err) == "invalid tle='1 garbage': SGP4 cannot"
