@@ -238,8 +238,8 @@ def _role_block(role: str, ch: AuthenticatedChannel, config: LinkConfig, block_i
 
 def _test_errors(record: DetectionRecord) -> tuple[int, int]:
     """(errors, tested) in the sifted test basis -- for the report's QBER only."""
-    test = (record.alice_basis == record.bob_basis) & (record.alice_basis == 1)
-    return int(np.count_nonzero(record.alice_bit[test] != record.bob_bit[test])), \
+    test = (record.alice_basis & record.bob_basis).view(bool)  # both chose Z (label 1)
+    return int(np.count_nonzero((record.alice_bit ^ record.bob_bit) & test)), \
         int(np.count_nonzero(test))
 
 
