@@ -95,15 +95,15 @@ def decode_message(data: bytes) -> tuple[str, dict[str, Any]]:
 class InMemoryChannel:
     """One end of an in-process channel (two queues); make both ends with :meth:`pair`."""
 
-    def __init__(self, inbox: queue.Queue, outbox: queue.Queue, timeout_s: float):
+    def __init__(self, inbox: queue.SimpleQueue, outbox: queue.SimpleQueue, timeout_s: float):
         self._inbox, self._outbox, self._timeout_s = inbox, outbox, timeout_s
         self._closed = False
         self.bytes_sent = 0
 
     @classmethod
     def pair(cls, timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[InMemoryChannel, InMemoryChannel]:
-        a_to_b: queue.Queue = queue.Queue()
-        b_to_a: queue.Queue = queue.Queue()
+        a_to_b: queue.SimpleQueue = queue.SimpleQueue()
+        b_to_a: queue.SimpleQueue = queue.SimpleQueue()
         return cls(b_to_a, a_to_b, timeout_s), cls(a_to_b, b_to_a, timeout_s)
 
     def send_bytes(self, data: bytes) -> None:
