@@ -72,6 +72,12 @@ def test_rate_adaptation_hits_the_target_rate(qber):
     rows = np.repeat(np.arange(ad.code.m), np.diff(ad.code.check_ptr))
     hits = np.bincount(rows[np.isin(ad.code.check_vars, ad.punctured)], minlength=ad.code.m)
     assert hits.max() <= 1
+    # ... and chosen lowest degree first: no symbol left free of punctured neighbours
+    # (which could still have been punctured) has a lower degree than a punctured one
+    free = np.ones(ad.code.n, dtype=bool)
+    free[ad.code.check_vars[hits[rows] > 0]] = False
+    if free.any():
+        assert ad.code.var_degree[ad.punctured].max() <= ad.code.var_degree[free].min()
     # both ends derive the same code from the same (QBER, seed)
     again = adapt_code(qber, seed=3, efficiency=1.1)
     assert np.array_equal(again.shortened_values, ad.shortened_values)
@@ -136,3 +142,18 @@ def test_decoder_same_without_numba():
     py = plain(llr, syn, code.check_ptr, code.check_vars, 30, table, 8)
     for a, b in zip(fast, py, strict=True):
         assert np.array_equal(a, b)
+
+
+# Bigger statistics (slow): 300 frames per point, defaults of the blind protocol. Measured
+# (docs/reconciliation.md): f 1.13-1.17 and 0-1 lost frames in 64-100 at Q = 5 and 8 %; the
+# target of issue 3 (f <= 1.10, FER <= 1e-3, Elkouss et al. 2011 at n = 2e5) is not met at
+# n = 1e4, so this pins what we do reach: f <= 1.20 and at most 2 % of frames lost or wrong.
+@pytest.mark.slow
+@pytest.mark.parametrize("qber", [0.05, 0.08])
+def test_frame_error_rate_over_many_frames(qber):
+    rng = np.random.default_rng(100 + int(qber * 1000))
+    alice, bob = _frames(rng, 300, ldpc_frame_length(), qber)
+    res = ldpc_reconcile_in_memory(alice, bob, qber, rng)
+    good = res.converged & np.all(res.corrected == alice, axis=1)
+    assert good.sum() >= 294
+    assert 1.018 < res.efficiency <= 1.20
