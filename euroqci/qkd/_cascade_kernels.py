@@ -16,7 +16,9 @@ State per frame ``f``:
 Shared: ``perms[0]`` = the shuffles (position -> bit), ``perms[1]`` their inverses;
 ``layout[0/1/2, q]`` = block size, first node slot, first top-level index of pass ``q``.
 Few array arguments on purpose: numba's dispatch costs microseconds per array, and a
-batch makes ~100-1500 calls.
+batch makes ~100-1500 calls. The entry points touch only arrays and release the GIL
+(``nogil``), so Alice's answers, Bob's search and other blocks' Cascades run on other
+cores meanwhile.
 
 Every disclosed parity of every (sub-)block of every pass is kept, and kept correct when a
 bit is flipped (all known blocks containing it toggle), so no parity is ever asked twice
@@ -41,7 +43,7 @@ WAITING = 1
 CUR, NEXT, COUNT, FLIPS, ASKED, OVERFLOW = 0, 1, 2, 3, 4, 5
 
 
-@njit
+@njit(nogil=True)
 def range_parities(bits, perm, req):
     """Parity of ``bits[frame, perm[pass, start:end]]`` for each request row
     (frame, pass, start, end); -1 marks the whole answer invalid (a row out of range)."""
@@ -173,14 +175,18 @@ def _step(f, i, bob, perms, layout, node, cand, fs, out, o_total, o_cap, may_ask
             nid = rid
 
 
-@njit
+@njit(nogil=True)
 def _start_pass(f, bob, perms, layout, node, alice_root, fs):
-    """Enter the next pass: Bob's error parity of each of its top-level blocks."""
+    """Enter the next pass: clear its slots to unknown, then set Bob's error parity of
+    each of its top-level blocks. (Each pass's slots are cleared here, just before use,
+    so ``node`` may be a reused, uninitialised buffer.)"""
     n = bob.shape[1]
     q = fs[f, CUR] + 1
     fs[f, CUR] = q
     fs[f, NEXT] = 0
     k = layout[0, q]
+    end = layout[1, q + 1] if q + 1 < layout.shape[1] else node.shape[1]
+    node[f, layout[1, q]:end] = -1
     for b in range((n + k - 1) // k):
         par = alice_root[f, layout[2, q] + b]
         for j in range(b * k, min(b * k + k, n)):
@@ -188,7 +194,7 @@ def _start_pass(f, bob, perms, layout, node, alice_root, fs):
         node[f, layout[1, q] + b * (2 * k - 1)] = par
 
 
-@njit
+@njit(nogil=True)
 def _open_blocks(f, count, n, layout, node, cand, fs):
     """Start searches on up to ``count`` further odd top-level blocks of the current pass."""
     q = fs[f, CUR]
@@ -204,7 +210,7 @@ def _open_blocks(f, count, n, layout, node, cand, fs):
         fs[f, NEXT] = b + 1
 
 
-@njit
+@njit(nogil=True)
 def cascade_round(bob, perms, layout, node, alice_root, fs, cand, out, n_answered, answers,
                   max_parallel):
     """Apply the answers to the previous round's ``out[:n_answered]``, then run every frame

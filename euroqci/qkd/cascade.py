@@ -26,6 +26,7 @@ at its own pace, so a batch needs about as many round trips as its slowest frame
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -229,7 +230,7 @@ def cascade_reconcile(
     leaked = np.full(n_frames, t, dtype=np.int64)
     round_trips = 1
 
-    node = np.full((n_frames, n_slots), -1, dtype=np.int8)
+    node = _node_buffer(n_frames, n_slots)
     fs = np.zeros((n_frames, 6), dtype=np.int64)  # see _cascade_kernels
     fs[:, kern.CUR] = -1
     cap = int(nbs.max()) + min(max_parallel, n) + 16 * n_passes
@@ -254,6 +255,24 @@ def cascade_reconcile(
         round_trips=round_trips,
         frame_length=n,
     )
+
+
+_NODE_CACHE_BYTES = 256 << 20  # largest parity-state buffer kept per thread for reuse
+_node_cache = threading.local()
+
+
+def _node_buffer(n_frames: int, n_slots: int) -> np.ndarray:
+    """Uninitialised int8[n_frames, n_slots] for the kernels' parity state (each pass's
+    slots are cleared when the pass starts). Reused per thread: a batch of 200 frames of
+    16384 bits needs ~100 MB, and fresh pages cost a page fault each, which was about a
+    third of Bob's Cascade time in the link pipeline."""
+    size = n_frames * n_slots
+    if size > _NODE_CACHE_BYTES:
+        return np.empty((n_frames, n_slots), dtype=np.int8)
+    buf = getattr(_node_cache, "buf", None)
+    if buf is None or buf.size < size:
+        buf = _node_cache.buf = np.empty(size, dtype=np.int8)
+    return buf[:size].reshape(n_frames, n_slots)
 
 
 def _answers(ask_parities: Callable[[ParityRequest], np.ndarray], req: ParityRequest):

@@ -31,6 +31,7 @@ from euroqci.physics.sources import DecoySource
 from euroqci.qkd import amplification, estimation, verification
 from euroqci.qkd.authentication import AuthenticatedChannel
 from euroqci.qkd.cascade import (
+    VARIANTS,
     CascadeOracle,
     ParityRequest,
     cascade_block_sizes,
@@ -69,6 +70,7 @@ class ProtocolConfig:
     eps_cor: float = 1e-15
     ec_efficiency: float = 1.16
     reconciliation: str = "auto"
+    cascade_variant: str = "optimized"
     pa_workers: int = 1
 
     def __post_init__(self) -> None:
@@ -77,6 +79,9 @@ class ProtocolConfig:
                                    "one of " + ", ".join(RECONCILIATION_CHOICES))
         if self.frame_bits < 64:
             raise InvalidParameter("frame_bits", self.frame_bits, ">= 64")
+        if self.cascade_variant not in VARIANTS:
+            raise InvalidParameter("cascade_variant", self.cascade_variant,
+                                   "one of " + ", ".join(VARIANTS))
 
 
 @dataclass
@@ -303,7 +308,8 @@ def _cascade_alice(ch: AuthenticatedChannel, cfg: ProtocolConfig,
                      key: np.ndarray) -> tuple[int, int]:
     """Alice answers Cascade's parity questions until Bob is done: (leaked bits, round trips)."""
     start = ch.recv("cascade-start")
-    n_passes = cascade_block_sizes(cfg.frame_bits, float(start["qber"])).size
+    n_passes = cascade_block_sizes(cfg.frame_bits, float(start["qber"]),
+                                   cfg.cascade_variant).size
     oracle = CascadeOracle(_frames(key, cfg.frame_bits),
                            cascade_permutations(cfg.frame_bits, n_passes, int(start["seed"])))
     round_trips = 0
@@ -328,7 +334,8 @@ def _cascade_bob(ch: AuthenticatedChannel, cfg: ProtocolConfig, raw: np.ndarray,
         ch.send("parity-request", q=request.to_bytes())
         return unpack_parities(ch.recv("parity-answer")["p"], len(request))
 
-    result = cascade_reconcile(_frames(raw, cfg.frame_bits), qber, ask, seed)
+    result = cascade_reconcile(_frames(raw, cfg.frame_bits), qber, ask, seed,
+                               variant=cfg.cascade_variant)
     ch.send("cascade-done", leaked=result.leaked_bits)
     return result.corrected.reshape(-1), result.leaked_bits, result.round_trips
 

@@ -39,15 +39,27 @@ def duration(cfg, blocks):
 
 
 def test_keys_identical_over_many_seeds(small):
+    """Every delivered block is identical at both ends, a block failing verification is
+    delivered at neither, and failures are rare.
+
+    16 blocks of ~24 Cascade frames: at Cascade's measured FER <= 5e-5 per frame
+    (docs/benchmarks.md) a failed block has probability ~1e-3 per block, so more than one
+    in this run means reconciliation or verification broke.
+    """
     cfg, _ = small
+    failures = 0
     for seed in range(8):
         a, b = KeyCollector(), KeyCollector()
         report = LinkEngine(cfg, seed=seed, alice_sink=a, bob_sink=b).run(duration(cfg, 2))
-        assert report.keys_identical is True
-        assert [x.block_id for x in a.blocks] == [x.block_id for x in b.blocks] == [0, 1]
+        failures += report.verification_failures
+        delivered = [x.block_id for x in a.blocks]
+        assert delivered == [x.block_id for x in b.blocks]
+        assert set(delivered) <= {0, 1}
+        assert len(delivered) == report.blocks_delivered == 2 - report.verification_failures
+        assert report.keys_identical is (True if delivered else None)
         assert all(x.key == y.key and len(x.key) > 1000 for x, y in zip(a.blocks, b.blocks,
                                                                         strict=True))
-        assert report.verification_failures == 0
+    assert failures <= 1
 
 
 def test_ldpc_keys_identical_at_3_5_percent_qber():
