@@ -101,3 +101,29 @@ class PeerConnection:
         if self._streams is not None:
             self._streams[1].transport.abort()  # no TLS close handshake to wait for
             self._streams = None
+
+
+class PeerPool:
+    """Kept-alive :class:`PeerConnection` s per (URL, KME) for concurrent callers (the
+    relay's hops): a call borrows an idle one or opens one, and gives it back if healthy."""
+
+    def __init__(self, context: ssl.SSLContext, timeout_s: float, *, max_idle: int = 8):
+        self.context, self.timeout_s, self.max_idle = context, timeout_s, max_idle
+        self._idle: dict[tuple[str, str], list[PeerConnection]] = {}
+
+    async def post_json(self, url: str, kme: str, path: str, payload: bytes) -> tuple[int, bytes]:
+        """:meth:`PeerConnection.post_json` to KME ``kme`` at base ``url``."""
+        idle = self._idle.setdefault((url, kme), [])
+        conn = idle.pop() if idle else PeerConnection(url, kme, self.context, self.timeout_s)
+        answer = await conn.post_json(path, payload)  # on failure closed, not given back
+        if conn.is_open and len(idle) < self.max_idle:
+            idle.append(conn)
+        else:
+            conn.close()
+        return answer
+
+    def close(self) -> None:
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.close()
+        self._idle.clear()

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 import math
 import secrets
 import time
@@ -40,11 +41,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import httptools
 import httpx
 import networkx as nx
 import numpy as np
 
 from euroqci.errors import InvalidParameter, KeyNotFound, KeyUnavailable
+from euroqci.kms.peerconn import PeerIdentityError, PeerPool
 from euroqci.kms.store import track_writes
 from euroqci.kms.tls import server_common_name
 from euroqci.network.relay import hop_charges
@@ -174,6 +177,8 @@ class Relay:
         self.store = ctx.store
         self.topology = topology
         self.client = client
+        #: kept-alive connections for the hops (``_post``); ``client`` (httpx) for the rest
+        self.pool = PeerPool(ctx.peers.context, ctx.settings.peer_timeout_s)
         self.max_attempts = max_attempts
         self.view_ttl_s = view_ttl_s
         self.pending_ttl_s = pending_ttl_s
@@ -337,19 +342,28 @@ class Relay:
         return await self._post(nxt, "forward", body)
 
     async def _post(self, kme: str, step: str, body: dict[str, Any]) -> dict[str, Any]:
-        url = f"{self.topology.kme_urls[kme]}{PEER_PREFIX}/{step}"
+        base = self.topology.kme_urls[kme]
+        url = f"{base}{PEER_PREFIX}/{step}"
         try:
-            response = await self.client.post(url, json=body)
-        except httpx.HTTPError as exc:
+            status, raw = await self.pool.post_json(
+                base, kme, f"{PEER_PREFIX}/{step}", json.dumps(body).encode()
+            )
+        except PeerIdentityError as exc:
+            raise RelayFailed(f"the server at {url} is not KME {kme}",
+                              failed_nodes=[kme]) from exc
+        except (OSError, asyncio.IncompleteReadError, httptools.HttpParserError) as exc:
             raise RelayFailed(f"KME {kme} unreachable: {type(exc).__name__}",
                               failed_nodes=[kme]) from exc
-        if server_common_name(response) != kme:
-            raise RelayFailed(f"the server at {url} is not KME {kme}", failed_nodes=[kme])
-        if response.status_code == 200:
-            return response.json()
         try:
-            payload = response.json()
+            payload = json.loads(raw)
         except ValueError:
+            payload = {}
+        if status == 200:
+            if not isinstance(payload, dict):
+                raise RelayFailed(f"KME {kme} answered {step} with no JSON object",
+                                  failed_nodes=[kme])
+            return payload
+        if not isinstance(payload, dict):
             payload = {}
         nodes, links = [], []
         for item in payload.get("details") or ():
@@ -359,7 +373,7 @@ class Relay:
                 links.append(link_id(*item["failed_link"]))
         if not nodes and not links:
             nodes = [kme]
-        reason = payload.get("message", response.status_code)
+        reason = payload.get("message", status)
         raise RelayFailed(f"KME {kme} refused {step}: {reason}", failed_nodes=nodes,
                           failed_links=links)
 
@@ -523,6 +537,7 @@ class Relay:
     async def aclose(self) -> None:
         """Finish pending acknowledgements, close the KME-to-KME HTTP client."""
         await asyncio.gather(*self._background, return_exceptions=True)
+        self.pool.close()
         await self.client.aclose()
 
     def handle_void(self, caller_kme: str, msg: Mapping[str, Any]) -> dict[str, Any]:

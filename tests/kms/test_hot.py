@@ -60,7 +60,7 @@ def test_other_forms_get_fastapis_answers(pki, run_kmes, clients):
 def test_peer_connection_is_kept_alive_and_checks_the_server_kme(pki):
     import asyncio
 
-    from euroqci.kms.peerconn import PeerConnection, PeerIdentityError
+    from euroqci.kms.peerconn import PeerConnection, PeerIdentityError, PeerPool
     from euroqci.kms.tls import server_context
 
     reply = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
@@ -86,6 +86,11 @@ def test_peer_connection_is_kept_alive_and_checks_the_server_kme(pki):
             assert await conn.post_json("/peer/v1/keys", b"{}") == (200, b"{}")
         assert len(connections) == 1 and conn.is_open
         conn.close()
+        pool = PeerPool(ctx, 5.0)  # the relay's: an idle connection is borrowed again
+        for _ in range(3):
+            assert await pool.post_json(url, "B", "/peer/v1/keys", b"{}") == (200, b"{}")
+        assert len(connections) == 2
+        pool.close()
         with pytest.raises(PeerIdentityError):
             await PeerConnection(url, "C", ctx, 5.0).post_json("/peer/v1/keys", b"{}")
         server.close()
