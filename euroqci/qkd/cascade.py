@@ -153,7 +153,7 @@ class CascadeOracle:
 
     def __init__(self, alice_bits: np.ndarray, permutations: np.ndarray):
         self._bits = as_frames(alice_bits, "alice_bits")
-        self._perm = np.ascontiguousarray(permutations, dtype=np.int64)
+        self._perm = np.ascontiguousarray(permutations, dtype=_index_dtype(self._bits.shape[1]))
         if self._perm.ndim != 2 or self._perm.shape[1] != self._bits.shape[1]:
             raise InvalidParameter("permutations.shape", self._perm.shape,
                                    f"must be (n_passes, {self._bits.shape[1]})")
@@ -176,6 +176,12 @@ class CascadeOracle:
                                    f"{self._perm.shape[0]}, 0 <= start < end <= "
                                    f"{self._bits.shape[1]}")
         return answers
+
+
+def _index_dtype(n: int) -> type:
+    """uint16 positions where a frame fits (n <= 65536), else int64: the kernels stream all
+    shuffles for every frame, and the narrow type makes the parity sums ~2x faster."""
+    return np.uint16 if n <= 1 << 16 else np.int64
 
 
 def cascade_reconcile(
@@ -208,7 +214,7 @@ def cascade_reconcile(
     n_frames, n = bob.shape
     ks = cascade_block_sizes(n, qber_estimate, variant)
     n_passes = ks.shape[0]
-    perms = np.empty((2, n_passes, n), dtype=np.int64)
+    perms = np.empty((2, n_passes, n), dtype=_index_dtype(n))
     perms[0] = cascade_permutations(n, n_passes, seed)
     perms[1][np.arange(n_passes)[:, None], perms[0]] = np.arange(n)[None, :]
     nbs = -(-n // ks)

@@ -62,7 +62,13 @@ class VerificationFailed(ProtocolAbort):
 
 @dataclass(frozen=True)
 class ProtocolConfig:
-    """Post-processing parameters both ends must agree on."""
+    """Post-processing parameters both ends must agree on.
+
+    ``cascade_variant`` (one of :data:`euroqci.qkd.cascade.VARIANTS`): ``"pow2"`` leaks
+    ~0.008 less in f than ``"optimized"`` at the same pipeline speed and frame error rate
+    (docs/benchmarks.md); not yet the default because fixed-seed tests elsewhere assume
+    that the default's blocks all pass verification.
+    """
 
     source: DecoySource = field(default_factory=DecoySource)
     frame_bits: int = 16384

@@ -62,6 +62,16 @@ def test_keys_identical_over_many_seeds(small):
     assert failures <= 1
 
 
+def test_cascade_variant_is_used_by_both_ends(small):
+    cfg, _ = small
+    pow2 = replace(cfg, protocol=replace(cfg.protocol, cascade_variant="pow2"))
+    runs = [LinkEngine(c, seed=1).run(duration(cfg, 1)).to_dict() for c in (cfg, pow2)]
+    assert all(r["keys_identical"] for r in runs)
+    assert runs[0]["reconciliation"]["leaked_bits"] != runs[1]["reconciliation"]["leaked_bits"]
+    with pytest.raises(InvalidParameter, match="cascade_variant"):
+        ProtocolConfig(cascade_variant="best")
+
+
 def test_ldpc_keys_identical_at_3_5_percent_qber():
     noisy = LinkParameters.from_fiber(10.0, detector=Detector(misalignment=0.035))
     cfg, _ = optimised_config(noisy, block_bits=1e5,
