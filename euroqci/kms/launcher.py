@@ -259,6 +259,7 @@ class NetworkRunner:
         for kme in self.kmes.values():  # no idle KME-to-KME connection holds a server up
             relay = getattr(kme.app.state, "relay", None)
             if relay is not None:
+                relay.pool.close()
                 await relay.client.aclose()
         for kme in self.kmes.values():
             kme.server.should_exit = True

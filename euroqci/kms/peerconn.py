@@ -110,19 +110,22 @@ class PeerPool:
     def __init__(self, context: ssl.SSLContext, timeout_s: float, *, max_idle: int = 8):
         self.context, self.timeout_s, self.max_idle = context, timeout_s, max_idle
         self._idle: dict[tuple[str, str], list[PeerConnection]] = {}
+        self._closed = False
 
     async def post_json(self, url: str, kme: str, path: str, payload: bytes) -> tuple[int, bytes]:
         """:meth:`PeerConnection.post_json` to KME ``kme`` at base ``url``."""
         idle = self._idle.setdefault((url, kme), [])
         conn = idle.pop() if idle else PeerConnection(url, kme, self.context, self.timeout_s)
         answer = await conn.post_json(path, payload)  # on failure closed, not given back
-        if conn.is_open and len(idle) < self.max_idle:
+        if conn.is_open and not self._closed and len(idle) < self.max_idle:
             idle.append(conn)
         else:
             conn.close()
         return answer
 
     def close(self) -> None:
+        """Close the idle connections; those in use close when their call ends."""
+        self._closed = True
         for idle in self._idle.values():
             for conn in idle:
                 conn.close()
