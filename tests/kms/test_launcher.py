@@ -42,7 +42,7 @@ def three_nodes(tmp_path_factory):
     yield proc, run_dir, json.loads(state_path.read_text())
     if proc.poll() is None:
         proc.kill()
-        proc.wait()
+    proc.communicate()  # reaps the process and closes its pipes
 
 
 def _client(state: dict, sae_id: str) -> QKD014Client:
