@@ -308,10 +308,11 @@ class LinkEngine:
 
     ``lanes > 1`` (opt-in) runs blocks ``lane, lane + lanes, ...`` in ``lanes`` forked
     processes at once, each lane an independent authenticated channel with its own slice
-    of the pre-shared key and its own protocol randomness (the Cascade kernels hold the
-    GIL, so only processes reconcile two blocks at the same time); blocks are delivered in
-    order. Such an engine runs once (its pools live in the lanes); fork it from a process
-    without other threads running.
+    of the pre-shared key and its own protocol randomness; blocks are delivered in order.
+    (The kernels release the GIL, but lanes as threads measured no faster on 2 loaded
+    cores: the per-round-trip Python glue of the two Cascades contends for the GIL.) Such
+    an engine runs once (its pools live in the lanes); fork it from a process without
+    other threads running.
     """
 
     def __init__(self, config: LinkConfig, seed: int = 0, *, alice_sink: KeySink | None = None,
