@@ -44,24 +44,43 @@ CUR, NEXT, COUNT, FLIPS, ASKED, OVERFLOW = 0, 1, 2, 3, 4, 5
 
 
 @njit(nogil=True)
-def range_parities(bits, perm, req):
-    """Parity of ``bits[frame, perm[pass, start:end]]`` for each request row
-    (frame, pass, start, end); -1 marks the whole answer invalid (a row out of range)."""
-    m = req.shape[0]
+def prefix_parities(bits, perm):
+    """Alice's prefix parities, bit-packed: bit ``j & 7`` of ``pre[f, q, j >> 3]`` is the
+    parity of ``bits[f, perm[q, :j]]`` for j = 0..n, so any block's parity is two lookups."""
     n_frames, n = bits.shape
+    pre = np.zeros((n_frames, perm.shape[0], (n >> 3) + 1), dtype=np.uint8)
+    for q in range(perm.shape[0]):  # pass outermost: one shuffle stays in cache
+        for f in range(n_frames):
+            par = 0
+            byte = 0
+            for j in range(n):
+                par ^= bits[f, perm[q, j]]
+                t = j + 1
+                byte |= par << (t & 7)
+                if t & 7 == 7:
+                    pre[f, q, t >> 3] = byte
+                    byte = 0
+            if n & 7 != 7:
+                pre[f, q, n >> 3] = byte
+    return pre
+
+
+@njit(nogil=True)
+def range_parities(pre, n, req):
+    """Parity of ``bits[frame, perm[pass, start:end]]`` for each request row
+    (frame, pass, start, end) from :func:`prefix_parities`; returns (parities, -1), or
+    (empty, r) when row ``r`` is out of range."""
+    m = req.shape[0]
+    n_frames, n_passes = pre.shape[0], pre.shape[1]
     out = np.empty(m, dtype=np.uint8)
     for r in range(m):
         f = req[r, 0]
         q = req[r, 1]
         lo = req[r, 2]
         hi = req[r, 3]
-        if f < 0 or f >= n_frames or q < 0 or q >= perm.shape[0] or lo < 0 or hi > n \
-                or lo >= hi:
+        if f < 0 or f >= n_frames or q < 0 or q >= n_passes or lo < 0 or hi > n or lo >= hi:
             return out[:0], r
-        par = 0
-        for j in range(lo, hi):
-            par ^= bits[f, perm[q, j]]
-        out[r] = par
+        out[r] = ((pre[f, q, hi >> 3] >> (hi & 7)) ^ (pre[f, q, lo >> 3] >> (lo & 7))) & 1
     return out, -1
 
 

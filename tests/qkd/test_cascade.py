@@ -145,6 +145,19 @@ def test_frame_error_rate_large_sample(qber):
     assert failures <= 6
 
 
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 15, 16, 17, 64])
+def test_oracle_answers_every_block_as_a_direct_sum(n):
+    """Alice's bit-packed prefix parities vs summing the shuffled bits, every (start, end)
+    of every pass and frame; lengths around the byte boundaries of the packing."""
+    rng = np.random.default_rng(n)
+    bits = rng.integers(0, 2, (3, n), dtype=np.uint8)
+    perm = cascade_permutations(n, 4, n)
+    rows = np.array([(f, q, lo, hi) for f in range(3) for q in range(4) for lo in range(n)
+                     for hi in range(lo + 1, n + 1)])
+    expected = [int(bits[f, perm[q, lo:hi]].sum()) & 1 for f, q, lo, hi in rows]
+    assert CascadeOracle(bits, perm)(ParityRequest(rows)).tolist() == expected
+
+
 def test_bad_input_is_rejected():
     rng = np.random.default_rng(0)
     alice, bob = _frames(rng, 2, 100, 0.02)
