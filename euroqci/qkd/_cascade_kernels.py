@@ -206,11 +206,19 @@ def _start_pass(f, bob, perms, layout, node, alice_root, fs):
     k = layout[0, q]
     end = layout[1, q + 1] if q + 1 < layout.shape[1] else node.shape[1]
     node[f, layout[1, q]:end] = -1
-    for b in range((n + k - 1) // k):
-        par = alice_root[f, layout[2, q] + b]
-        for j in range(b * k, min(b * k + k, n)):
-            par ^= bob[f, perms[0, q, j]]
-        node[f, layout[1, q] + b * (2 * k - 1)] = par
+    nb = (n + k - 1) // k
+    rest = 0  # Bob's parity of the whole frame, then of what the gathers left out
+    for j in range(n):
+        rest ^= bob[f, j]
+    for b in range(nb):
+        par = 0
+        if b < nb - 1:  # the last block's parity is the rest: half the gathers at k = n/2
+            for j in range(b * k, b * k + k):
+                par ^= bob[f, perms[0, q, j]]
+            rest ^= par
+        else:
+            par = rest
+        node[f, layout[1, q] + b * (2 * k - 1)] = par ^ alice_root[f, layout[2, q] + b]
 
 
 @njit(nogil=True)
