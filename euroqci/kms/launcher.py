@@ -100,6 +100,8 @@ class NetworkRunner:
         self.log_level = log_level
         self.kmes: dict[str, _Kme] = {}
         self.state: dict[str, Any] = {}
+        # set once a link end's store holds the feed's initial key (one event per link end)
+        self._initial_loaded: list[asyncio.Event] = []
 
     async def start(self, ready_timeout_s: float = 30.0) -> dict[str, Any]:
         """Start every KME, wait until each answers, write and return the state."""
@@ -124,6 +126,14 @@ class NetworkRunner:
         for kme in self.kmes.values():
             kme.task = asyncio.create_task(kme.server.serve(sockets=[kme.sock]))
         await self._wait_ready(ready_timeout_s)
+        try:  # the state file promises usable KMEs: their stores hold the initial key
+            await asyncio.wait_for(
+                asyncio.gather(*(e.wait() for e in self._initial_loaded)), ready_timeout_s
+            )
+        except TimeoutError:
+            raise ScenarioError(
+                f"the link stores did not receive their initial key in {ready_timeout_s} s"
+            ) from None
         ca = self._pki["ca"][0]
         self.state = {
             "kmes": [{"id": k, "url": urls[k]} for k in self.kmes],
@@ -198,8 +208,21 @@ class NetworkRunner:
         seed = link.seed(self.desc.name)
         initial = math.ceil(self.feeds.initial_key_bits / block_bits)
         rate = min(rate_bps, self.feeds.max_rate_bps)
+        loaded = asyncio.Event()
+        self._initial_loaded.append(loaded)
 
         async def run(ctx) -> None:
+            stored = 0
+
+            async def store_blocks(blocks) -> None:
+                nonlocal stored
+                await ctx.store.add_link_keys(link.id, blocks)
+                stored += len(blocks)
+                if stored >= initial:
+                    loaded.set()
+
+            if initial == 0:
+                loaded.set()
             feed = SimulatedFeed(
                 rate,
                 seed,
@@ -209,7 +232,7 @@ class NetworkRunner:
             )
             stream = feed.open_connect()
             try:
-                await pump(feed, stream, lambda blocks: ctx.store.add_link_keys(link.id, blocks))
+                await pump(feed, stream, store_blocks)
             finally:
                 feed.close(stream)
 
@@ -266,14 +289,6 @@ class NetworkRunner:
         await asyncio.gather(
             *(k.task for k in self.kmes.values() if k.task is not None), return_exceptions=True
         )
-
-
-async def _close_relay_on_exit(ctx) -> None:
-    """A service that only closes the relay's HTTP client when the KME stops."""
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await ctx.relay.aclose()
 
 
 async def _close_relay_on_exit(ctx) -> None:

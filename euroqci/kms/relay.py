@@ -432,8 +432,8 @@ class Relay:
 
     async def _links_of(self, kme: str) -> dict[LinkId, float] | None:
         try:
-            response = await self.client.get(f"{self.topology.kme_urls[kme]}{PEER_PREFIX}/links",
-                                             timeout=1.0)
+            # the client's timeout is Settings.peer_timeout_s: a slow KME is not a down one
+            response = await self.client.get(f"{self.topology.kme_urls[kme]}{PEER_PREFIX}/links")
             response.raise_for_status()
             if server_common_name(response) != kme:
                 return None
