@@ -18,3 +18,15 @@ def test_unknown_command_is_a_usage_error():
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_closed_pipe_is_not_a_traceback():
+    """`euroqci keyrate ... | head -1`: the reader leaves early; no traceback on stderr."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "euroqci", "keyrate", "--distance-km", "0:200:1", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    proc.stdout.readline()
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert b"Traceback" not in err
