@@ -152,6 +152,20 @@ def _counts(cfg, intensity, key_index, test_index, m_x, m_z, n_pulses):
         per_intensity(intensity[test_index], k), m_z, n_pulses)
 
 
+def _estimate(cfg, out, timer, intensity, sifted, m_z, n_pulses):
+    """Both ends: decoy and finite-key estimate from the announced test-basis errors (may
+    abort), then the reconciliation method; returns the estimate and the key positions."""
+    k = len(cfg.source.intensities)
+    counts = _counts(cfg, intensity, sifted.key_index, sifted.test_index, np.zeros(k), m_z,
+                     n_pulses)
+    timer.lap("estimation")  # before a possible abort, so aborted blocks are timed too
+    est = estimation.estimate(counts, ec_efficiency=cfg.ec_efficiency, eps_sec=cfg.eps_sec,
+                              eps_cor=cfg.eps_cor, method=estimation.finite_key_method(cfg.source))
+    out.qber = est.qber_test
+    out.method = _method(cfg, est.qber_test)
+    return est, _whole_frames(cfg, out.method, sifted.key_index)
+
+
 def _finish(ch: AuthenticatedChannel, cfg, out, counts, key, seed, timer,
             executor: Executor | None, spectra: amplification.SeedSpectra | None) -> BlockOutcome:
     """Amplification common to both ends: final length, then the Toeplitz hash -- on
@@ -209,16 +223,7 @@ def alice_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome
     ch.send("test", bits=pack_bits(bits[sifted.test_index]))
     m_z = np.asarray(ch.recv("test-errors")["m_z"], dtype=np.int64)
     ch.end_stage("estimation")
-    k = len(cfg.source.intensities)
-    counts = _counts(cfg, intensity, sifted.key_index, sifted.test_index, np.zeros(k), m_z,
-                     n_pulses)
-    timer.lap("estimation")  # before a possible abort, so aborted blocks are timed too
-    est = estimation.estimate(counts, ec_efficiency=cfg.ec_efficiency, eps_sec=cfg.eps_sec,
-                              eps_cor=cfg.eps_cor, method=estimation.finite_key_method(cfg.source))
-    out.qber = est.qber_test
-
-    out.method = _method(cfg, est.qber_test)
-    key_index = _whole_frames(cfg, out.method, sifted.key_index)
+    est, key_index = _estimate(cfg, out, timer, intensity, sifted, m_z, n_pulses)
     key = bits[key_index]
     if out.method == "cascade":
         out.leaked_bits, out.round_trips = _cascade_alice(ch, cfg, key)
@@ -272,15 +277,7 @@ def bob_block(ch: AuthenticatedChannel, cfg: ProtocolConfig, out: BlockOutcome, 
     m_z = per_intensity(intensity[sifted.test_index][wrong], k)
     ch.send("test-errors", m_z=m_z)
     ch.end_stage("estimation")
-    counts = _counts(cfg, intensity, sifted.key_index, sifted.test_index, np.zeros(k), m_z,
-                     n_pulses)
-    timer.lap("estimation")  # before a possible abort, so aborted blocks are timed too
-    est = estimation.estimate(counts, ec_efficiency=cfg.ec_efficiency, eps_sec=cfg.eps_sec,
-                              eps_cor=cfg.eps_cor, method=estimation.finite_key_method(cfg.source))
-    out.qber = est.qber_test
-
-    out.method = _method(cfg, est.qber_test)
-    key_index = _whole_frames(cfg, out.method, sifted.key_index)
+    est, key_index = _estimate(cfg, out, timer, intensity, sifted, m_z, n_pulses)
     raw = bits[key_index]
     if out.method == "cascade":
         key, out.leaked_bits, out.round_trips = _cascade_bob(ch, cfg, raw, est.qber_test, rng)
