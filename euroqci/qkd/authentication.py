@@ -86,9 +86,12 @@ class _Transcript:
         self.states = {role: PolyHashState(key) for role in ROLES}
 
     def record(self, sender: str, message: bytes) -> None:
-        state = self.states[sender]
-        state.absorb_int(len(message))  # length block: the encoding is prefix-free
-        state.absorb(message)
+        # length block first: the encoding is prefix-free
+        self.states[sender].absorb_prefixed(message)
+
+    def reset(self) -> None:
+        for state in self.states.values():
+            state.reset()
 
     def digest(self, key: int) -> int:
         """Horner hash of [Alice's blocks, Bob's blocks, (L_a, L_b)]: one message hashed."""
@@ -135,7 +138,7 @@ class AuthenticatedChannel:
     def end_stage(self, stage: str) -> None:
         """Exchange OTP-encrypted tags of the stage transcript; ChannelError on mismatch."""
         digest = self._transcript.digest(self._hash_key)
-        self._transcript = _Transcript(self._hash_key)
+        self._transcript.reset()
         pads = {role: int.from_bytes(self.pool.take(TAG_BYTES), "big") for role in ROLES}
         mine = (digest ^ pads[self.role]).to_bytes(TAG_BYTES, "big")
         self.channel.send_bytes(encode_message("tag", {"stage": stage, "tag": mine}))

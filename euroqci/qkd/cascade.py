@@ -102,7 +102,10 @@ class ParityRequest:
         if len(data) % _REQUEST_DTYPE.itemsize:
             raise InvalidParameter("request length", len(data), "must be a multiple of 13 bytes")
         rec = np.frombuffer(data, dtype=_REQUEST_DTYPE)
-        return cls.from_arrays(rec["frame"], rec["pass"], rec["start"], rec["end"])
+        rows = np.empty((rec.shape[0], 4), dtype=np.int64)
+        for column, name in enumerate(_REQUEST_DTYPE.names):
+            rows[:, column] = rec[name]
+        return cls(rows)
 
 
 def pack_parities(parities: np.ndarray) -> bytes:

@@ -29,6 +29,7 @@ DEFAULT_TIMEOUT_S = 60.0
 _FRAME = struct.Struct(">Q")
 _MAX_FRAME_BYTES = 1 << 31
 _CLOSED = object()
+_HEADER_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # built once
 
 
 class Channel(Protocol):
@@ -62,7 +63,7 @@ def encode_message(kind: str, fields: dict[str, Any]) -> bytes:
             meta[name] = {"v": value.item()}
         else:
             raise TypeError(f"cannot encode field {name!r} of type {type(value).__name__}")
-    header = json.dumps({"k": kind, "f": meta}, sort_keys=True, separators=(",", ":")).encode()
+    header = _HEADER_ENCODER.encode({"k": kind, "f": meta}).encode()
     return b"".join([_FRAME.pack(len(header)), header, *buffers])
 
 

@@ -178,6 +178,21 @@ class PolyHashState:
         self.acc = _join(hi, lo)
         self.blocks += words.size // 2
 
+    def absorb_prefixed(self, message: bytes) -> None:
+        """Absorb one block holding ``len(message)``, then ``message`` zero-padded: the
+        same as ``absorb_int(len(message)); absorb(message)`` in one kernel call."""
+        data = b"".join((len(message).to_bytes(BLOCK_BYTES, "big"), message,
+                         bytes(-len(message) % BLOCK_BYTES)))
+        words = np.frombuffer(data, dtype=">u8").astype(np.uint64)
+        hi, lo = _horner(words, *_split(self.acc), self._table)
+        self.acc = _join(hi, lo)
+        self.blocks += words.size // 2
+
+    def reset(self) -> None:
+        """Back to the empty state (same key; its tables are kept)."""
+        self.acc = 0
+        self.blocks = 0
+
     def absorb_int(self, value: int) -> None:
         """Absorb one block holding the 128-bit integer ``value``."""
         self.acc = _join(*_mul_one(*_split(self.acc ^ value), self._table))
