@@ -22,13 +22,11 @@ import statistics
 import time
 from datetime import UTC, datetime
 
-import numpy as np
-
 from euroqci.physics.detectors import Detector
 from euroqci.physics.freespace import DownlinkParameters
 from euroqci.physics.orbits import (
-    Pass,
     find_passes,
+    overhead_pass,
     passes_from_track,
     raan_for_ltan_deg,
     satellite_from_elements,
@@ -37,17 +35,6 @@ from euroqci.physics.orbits import (
 from euroqci.physics.passes import pass_key
 
 START = datetime(2025, 6, 21, tzinfo=UTC)
-
-
-def satquma_zenith_pass() -> Pass:
-    """SatQuMA's geometry: 500 km circular orbit straight over the station, 1 s slots."""
-    r_e, r_s = 6371e3, 6871e3
-    omega = np.sqrt(6.67430e-11 * 5.9724e24 / r_s**3)
-    t = np.arange(-221.0, 222.0)
-    d = r_s * np.stack([0 * t, np.sin(omega * t), np.cos(omega * t)], -1) - [0, 0, r_e]
-    rng = np.linalg.norm(d, axis=-1)
-    return Pass(START, START, 442.0, 90.0, True, t - t[0],
-                np.degrees(np.arcsin(d[:, 2] / rng)), rng / 1e3)
 
 
 def median_s(fn, repeat: int) -> float:
@@ -70,7 +57,7 @@ def main() -> None:
                                                      misalignment=0.005)
     result = pass_key(night, params, detector)
     track = satellite_track(sat, START, days=30)
-    zenith = satquma_zenith_pass()
+    zenith = overhead_pass(START)
     satquma_link = DownlinkParameters(wavelength_nm=850, tx_aperture_m=0.3, rx_aperture_m=1.2,
                                       beam_waist_m=0.15, truncated_tx_aperture=True,
                                       pointing_jitter_urad=0.0, extra_loss_db=14.4865,

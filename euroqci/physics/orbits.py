@@ -216,6 +216,25 @@ class Pass:
     sun_altitude_deg: float = float("nan")
 
 
+def overhead_pass(start: datetime, *, altitude_km: float = 500.0,
+                  half_duration_s: int = 221) -> Pass:
+    """An idealised pass straight over the station, sampled every second.
+
+    Circular orbit over a spherical Earth (radius 6371 km, G M from G = 6.67430e-11 and
+    M = 5.9724e24 kg), as in SatQuMA's reference geometry (Sidhu et al., "Finite key
+    effects in satellite quantum key distribution", npj Quantum Inf. 8, 18, 2022); the pass
+    spans ``2 * half_duration_s`` seconds centred on the zenith.
+    """
+    check_range("altitude_km", altitude_km, low=0.0, low_inclusive=False)
+    r_e, r_s = 6371e3, (6371.0 + altitude_km) * 1e3
+    omega = np.sqrt(6.67430e-11 * 5.9724e24 / r_s**3)
+    t = np.arange(-float(half_duration_s), half_duration_s + 1.0)
+    d = r_s * np.stack([0 * t, np.sin(omega * t), np.cos(omega * t)], -1) - [0, 0, r_e]
+    rng = np.linalg.norm(d, axis=-1)
+    return Pass(start, start, 2.0 * half_duration_s, 90.0, True, t - t[0],
+                np.degrees(np.arcsin(d[:, 2] / rng)), rng / 1e3)
+
+
 def _station(lat_deg: float, lon_deg: float, altitude_m: float) -> tuple[np.ndarray, np.ndarray]:
     check_range("lat_deg", lat_deg, low=-90.0, high=90.0)
     check_range("lon_deg", lon_deg, low=-180.0, high=360.0)

@@ -17,6 +17,7 @@ from euroqci.physics.freespace import DownlinkParameters, path_transmittance
 from euroqci.physics.orbits import (
     Pass,
     find_passes,
+    overhead_pass,
     raan_for_ltan_deg,
     satellite_from_elements,
 )
@@ -110,14 +111,7 @@ SATQUMA = [
 
 def satquma_zenith_pass() -> Pass:
     """SatQuMA's geometry: circular orbit straight over the station, spherical Earth."""
-    r_e, r_s = 6371e3, 6871e3
-    omega = np.sqrt(6.67430e-11 * 5.9724e24 / r_s**3)
-    t = np.arange(-221.0, 222.0)
-    d = r_s * np.stack([0 * t, np.sin(omega * t), np.cos(omega * t)], -1) - [0, 0, r_e]
-    rng = np.linalg.norm(d, axis=-1)
-    start = datetime(2025, 1, 1, tzinfo=UTC)
-    return Pass(start, start, 442.0, 90.0, True, t - t[0], np.degrees(np.arcsin(d[:, 2] / rng)),
-                rng / 1e3)
+    return overhead_pass(datetime(2025, 1, 1, tzinfo=UTC))
 
 
 @pytest.mark.parametrize("inputs, outputs", SATQUMA)
