@@ -100,7 +100,7 @@ def adapt_code(qber_estimate: float, seed: int, n: int = DEFAULT_CODE_LENGTH,
     check_range("qber_estimate", qber_estimate, low=0.0, high=0.5, high_inclusive=False)
     check_range("efficiency", efficiency, low=1.0, high=2.0)
     d = n - ldpc_frame_length(n)
-    h = binary_entropy(max(qber_estimate, 1e-4))
+    h = float(binary_entropy(max(qber_estimate, 1e-4)))
     r_target = 1.0 - efficiency * h
     p_want = min(d, math.ceil(span * (n - d) * h))
     # p = d - k + R (n - d) must lie in [0, d]; take the largest mother rate R0 leaving

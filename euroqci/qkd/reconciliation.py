@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from euroqci.errors import InvalidParameter, check_range
+from euroqci.physics.bounds import binary_entropy
 
 __all__ = [
     "LDPC_MAX_QBER",
@@ -38,15 +39,6 @@ __all__ = [
 #: Table I) cannot reach the needed rate, and Cascade (which works to 11 %) takes over.
 LDPC_QBER_THRESHOLD = 0.05
 LDPC_MAX_QBER = 0.09
-
-
-def binary_entropy(p: np.ndarray | float) -> np.ndarray | float:
-    """h(p) = -p log2 p - (1-p) log2 (1-p) in bits, with h(0) = h(1) = 0."""
-    p = np.asarray(p, dtype=float)
-    q = np.clip(p, 1e-300, 1.0)
-    r = np.clip(1.0 - p, 1e-300, 1.0)
-    out = -(p * np.log2(q) + (1.0 - p) * np.log2(r))
-    return float(out) if out.ndim == 0 else out
 
 
 def choose_method(qber: float) -> str:
