@@ -18,7 +18,6 @@ import numpy as np
 
 from euroqci.errors import ProtocolAbort
 from euroqci.physics.bb84 import DecoyCounts, FiniteKeyResult, finite_key_length
-from euroqci.physics.bounds import binary_entropy
 from euroqci.physics.sources import DecoySource
 
 METHOD_BY_INTENSITIES = {3: "lim2014", 2: "rusca2018"}
@@ -74,10 +73,11 @@ def estimate(counts: DecoyCounts, *, ec_efficiency: float, eps_sec: float, eps_c
     qber = float(counts.m_z.sum() / counts.n_z.sum())
     if qber >= 0.5:
         raise ProtocolAbort(f"test-basis QBER {qber:.1%} >= 50 %: no key (channel attacked?)")
-    leak = ec_efficiency * float(counts.n_x.sum()) * float(binary_entropy(qber))
     guess = DecoyCounts(counts.intensities, counts.probabilities, counts.n_x,
                         counts.n_x * qber, counts.n_z, counts.m_z, counts.n_pulses)
-    bound = _length(guess, leak, eps_sec, eps_cor, method)
+    # leak not known yet: finite_key_length estimates it as f n_X h(E_X), E_X = E_Z here
+    bound = finite_key_length(guess, eps_sec=eps_sec, eps_cor=eps_cor,
+                              ec_efficiency=ec_efficiency, method=method)
     length = int(bound.length_bits)
     if length <= 0:
         raise ProtocolAbort(
