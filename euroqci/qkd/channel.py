@@ -19,6 +19,8 @@ import queue
 import socket
 import ssl
 import struct
+from collections import deque
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -129,6 +131,77 @@ class InMemoryChannel:
         if not self._closed:
             self._closed = True
             self._outbox.put(_CLOSED)
+
+
+class CoroutineChannel:
+    """One end of an in-process channel whose two ends run as greenlets of ONE thread
+    (:func:`run_pair`): a receive on an empty inbox switches to the peer instead of
+    blocking. A switch costs ~1 us where a hand-off between two threads costs ~20 us and a
+    wake-up of the other thread, which Cascade's hundreds of round trips per block pay.
+    Make both ends with :meth:`pair`."""
+
+    def __init__(self) -> None:
+        self._inbox: deque[bytes] = deque()
+        self._peer: CoroutineChannel | None = None
+        self._task: Any = None  # this end's greenlet, set by run_pair
+        self._waiting = self._closed = False
+        self.bytes_sent = 0
+
+    @classmethod
+    def pair(cls) -> tuple[CoroutineChannel, CoroutineChannel]:
+        a, b = cls(), cls()
+        a._peer, b._peer = b, a
+        return a, b
+
+    def send_bytes(self, data: bytes) -> None:
+        if self._closed or self._peer._closed:
+            raise ChannelError("classical channel is closed")
+        self.bytes_sent += len(data)
+        self._peer._inbox.append(data)
+
+    def recv_bytes(self) -> bytes:
+        peer = self._peer
+        while not self._inbox:
+            if self._closed:
+                raise ChannelError("classical channel is closed")
+            if peer._closed or peer._task is None or peer._task.dead:
+                raise ChannelError("the peer closed the classical channel")
+            if peer._waiting and not peer._inbox:
+                raise ChannelError("both ends wait for a message from each other")
+            self._waiting = True
+            try:
+                peer._task.switch()
+            finally:
+                self._waiting = False
+        return self._inbox.popleft()
+
+    def close(self) -> None:
+        self._closed = True
+
+
+def run_pair(ends: tuple[CoroutineChannel, CoroutineChannel],
+             tasks: tuple[Callable[[], Any], Callable[[], Any]]) -> tuple[Any, Any]:
+    """Run ``tasks[i]`` (which talks over ``ends[i]``) as two greenlets in this thread until
+    both return; returns their results. An exception in either propagates here; a task
+    still waiting for its peer's message once the peer has returned gets a
+    :class:`ChannelError`. The ends stay open for the next call."""
+    from greenlet import greenlet  # switches inside plain blocking code: no async rewrite
+
+    results: list[Any] = [None, None]
+
+    def runner(i: int) -> Callable[[], None]:
+        def run() -> None:
+            results[i] = tasks[i]()
+        return run
+
+    for i in (0, 1):
+        ends[i]._task = greenlet(runner(i))
+    order = (ends[1]._task, ends[0]._task)
+    while not all(task.dead for task in order):
+        for task in order:
+            if not task.dead:
+                task.switch()
+    return results[0], results[1]
 
 
 class SocketChannel:

@@ -1,7 +1,7 @@
 """The link engine: sampled detections -> post-processing -> identical key blocks at both ends.
 
-:class:`LinkEngine` runs both roles in one process (Alice in a worker thread, Bob in the
-caller's) over an :class:`~euroqci.qkd.channel.InMemoryChannel`; :func:`run_role` runs ONE
+:class:`LinkEngine` runs both roles in one process (as two greenlets of the caller's
+thread) over a :class:`~euroqci.qkd.channel.CoroutineChannel`; :func:`run_role` runs ONE
 role over any channel (TCP/TLS between two processes or hosts). The quantum channel is
 simulated: both ends draw the same detection record of block ``b`` from the shared seed
 (``default_rng([seed, 0, b])``) and each keeps only its own half (Alice: intensities, bases,
@@ -32,7 +32,7 @@ from euroqci.physics.optimise import KeyRate
 from euroqci.physics.sources import DecoySource
 from euroqci.qkd.amplification import SeedSpectra
 from euroqci.qkd.authentication import AuthenticatedChannel, KeyPool
-from euroqci.qkd.channel import Channel, InMemoryChannel
+from euroqci.qkd.channel import Channel, CoroutineChannel, run_pair
 from euroqci.qkd.events import DetectionRecord, Eavesdropper, EventModel, sample_detections
 from euroqci.qkd.roles import STAGES, BlockOutcome, ProtocolConfig, alice_block, bob_block
 
@@ -300,11 +300,13 @@ def _keep_freed_memory() -> bool:
 
 
 class LinkEngine:
-    """Both ends of one simulated link in one process (threads over an in-memory channel).
+    """Both ends of one simulated link in one process.
 
-    Alice runs in a worker thread, Bob in the caller's; each end hashes its privacy
-    amplification on its own worker while the next block's protocol runs (the FFTs release
-    the GIL), and the next block's detections are drawn meanwhile on another worker.
+    Alice and Bob run as two greenlets of the caller's thread over a
+    :class:`~euroqci.qkd.channel.CoroutineChannel` (each Cascade round trip is then two
+    cheap switches, not two thread hand-offs); each end hashes its privacy amplification
+    on its own worker thread while the next block's protocol runs (the FFTs release the
+    GIL), and the next block's detections are drawn meanwhile on another worker.
 
     ``lanes > 1`` (opt-in) runs blocks ``lane, lane + lanes, ...`` in ``lanes`` forked
     processes at once, each lane an independent authenticated channel with its own slice
@@ -321,7 +323,7 @@ class LinkEngine:
         _keep_freed_memory()
         self.config, self.seed, self.lanes = config, seed, int(lanes)
         self.alice_sink, self.bob_sink = alice_sink, bob_sink
-        a_end, b_end = InMemoryChannel.pair()
+        a_end, b_end = self._ends = CoroutineChannel.pair()
         psk = preshared_key(seed, config.preshared_key_bits)
         if lanes > 1:  # disjoint pads per lane; a lane's randomness is its own stream
             size = len(psk) // lanes
@@ -352,21 +354,17 @@ class LinkEngine:
         """Run both ends over ``plan``; yield (alice, bob, sample seconds) of each block,
         one block behind (its hashes finish while the next block's protocol runs)."""
         pending = None
-        with ThreadPoolExecutor(1, "alice") as alice_thread, \
-                ThreadPoolExecutor(1, "alice-pa") as alice_pa, \
+        with ThreadPoolExecutor(1, "alice-pa") as alice_pa, \
                 ThreadPoolExecutor(1, "bob-pa") as bob_pa, \
                 ThreadPoolExecutor(1, "sampler") as sampler:
             records = _Prefetcher(self.config, self.seed, plan, sampler)
             for index, (block_id, _) in enumerate(plan):
                 record, sample_s = records.take(index, report)
-                fut = alice_thread.submit(_role_block, "alice", self._alice, self.config,
-                                          block_id, record, self._rng["alice"], alice_pa,
-                                          self._spectra)
-                try:
-                    bob = _role_block("bob", self._bob, self.config, block_id, record,
-                                      self._rng["bob"], bob_pa, self._spectra)
-                finally:
-                    alice = fut.result()
+                alice, bob = run_pair(self._ends, (
+                    functools.partial(_role_block, "alice", self._alice, self.config, block_id,
+                                      record, self._rng["alice"], alice_pa, self._spectra),
+                    functools.partial(_role_block, "bob", self._bob, self.config, block_id,
+                                      record, self._rng["bob"], bob_pa, self._spectra)))
                 if (alice.abort_reason is None) != (bob.abort_reason is None):
                     raise ChannelError(f"block {block_id}: the ends disagree "
                                        f"({alice.abort_reason!r} vs {bob.abort_reason!r})")

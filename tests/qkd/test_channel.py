@@ -43,6 +43,50 @@ def test_in_memory_close_and_timeout():
         b.recv_bytes()
 
 
+def test_coroutine_pair_exchanges_in_one_thread():
+    ends = chan.CoroutineChannel.pair()
+
+    def ping():
+        for i in range(3):
+            ends[0].send_bytes(b"%d" % i)
+            assert ends[0].recv_bytes() == b"ack%d" % i
+        return "alice done", threading.get_ident()
+
+    def pong():
+        got = [ends[1].recv_bytes() for _ in range(1)]
+        for i in range(3):
+            ends[1].send_bytes(b"ack" + got[-1])
+            if i < 2:
+                got.append(ends[1].recv_bytes())
+        return got, threading.get_ident()
+
+    (a, a_thread), (b, b_thread) = chan.run_pair(ends, (ping, pong))
+    assert a == "alice done" and b == [b"0", b"1", b"2"]
+    assert a_thread == b_thread == threading.get_ident()
+    # the ends stay usable for the next run
+    assert chan.run_pair(ends, (lambda: ends[0].send_bytes(b"x"), ends[1].recv_bytes)) == \
+        (None, b"x")
+
+
+def test_coroutine_pair_deadlock_early_return_and_errors():
+    ends = chan.CoroutineChannel.pair()
+    with pytest.raises(ChannelError, match="both ends wait"):
+        chan.run_pair(ends, (ends[0].recv_bytes, ends[1].recv_bytes))
+    ends = chan.CoroutineChannel.pair()
+    with pytest.raises(ChannelError, match="peer closed"):
+        chan.run_pair(ends, (lambda: None, ends[1].recv_bytes))
+
+    def fails():
+        raise ValueError("boom")
+
+    ends = chan.CoroutineChannel.pair()
+    with pytest.raises(ValueError, match="boom"):
+        chan.run_pair(ends, (fails, ends[1].recv_bytes))
+    ends[0].close()
+    with pytest.raises(ChannelError, match="closed"):
+        ends[1].send_bytes(b"x")
+
+
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory):
     ca = trustme.CA()

@@ -64,8 +64,9 @@ def test_keys_identical_over_many_seeds(small):
 
 def test_cascade_variant_is_used_by_both_ends(small):
     cfg, _ = small
-    pow2 = replace(cfg, protocol=replace(cfg.protocol, cascade_variant="pow2"))
-    runs = [LinkEngine(c, seed=1).run(duration(cfg, 1)).to_dict() for c in (cfg, pow2)]
+    assert cfg.protocol.cascade_variant == "pow2"  # the default
+    other = replace(cfg, protocol=replace(cfg.protocol, cascade_variant="optimized"))
+    runs = [LinkEngine(c, seed=1).run(duration(cfg, 1)).to_dict() for c in (cfg, other)]
     assert all(r["keys_identical"] for r in runs)
     assert runs[0]["reconciliation"]["leaked_bits"] != runs[1]["reconciliation"]["leaked_bits"]
     with pytest.raises(InvalidParameter, match="cascade_variant"):
