@@ -25,13 +25,10 @@ at its own pace, so a batch needs about as many round trips as its slowest frame
 
 from __future__ import annotations
 
-import itertools
 import math
 import threading
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
@@ -43,7 +40,6 @@ __all__ = [
     "MAX_PASSES",
     "VARIANTS",
     "CascadeOracle",
-    "ParityLink",
     "ParityRequest",
     "cascade_block_sizes",
     "cascade_in_memory",
@@ -194,93 +190,14 @@ def _index_dtype(n: int) -> type:
     return np.uint16 if n <= 1 << 16 else np.int64
 
 
-class ParityLink(Protocol):
-    """Alice at the far end, pipelined: questions go out with ``submit`` and their answers
-    come back with ``collect`` in the order they were submitted (a classical channel)."""
-
-    def submit(self, request: ParityRequest) -> None: ...
-
-    def collect(self) -> np.ndarray: ...
-
-
-class _Synchronous:
-    """A ``ask_parities(request) -> parities`` callable as a :class:`ParityLink`."""
-
-    def __init__(self, ask: Callable[[ParityRequest], np.ndarray]):
-        self._ask, self._queue = ask, deque()
-
-    def submit(self, request: ParityRequest) -> None:
-        self._queue.append(request)
-
-    def collect(self) -> np.ndarray:
-        return self._ask(self._queue.popleft())
-
-
-class _Batch:
-    """Bob's Cascade state for frames ``[lo, lo + len(bob))`` of a batch; one request in
-    flight at a time (:meth:`first`, then :meth:`advance` with each request's answers)."""
-
-    def __init__(self, bob, lo, perms, ks, layout, node, max_parallel):
-        self.bob, self.lo, self.perms, self.node = bob, lo, perms, node
-        self.layout, self.max_parallel = layout, max_parallel
-        n_frames, n = bob.shape
-        nbs = -(-n // ks)
-        p_idx = np.repeat(np.arange(ks.shape[0]), nbs)
-        b_idx = np.concatenate([np.arange(nb) for nb in nbs])
-        self.tops = p_idx.shape[0]
-        starts = b_idx * ks[p_idx]
-        self._first = ParityRequest.from_arrays(
-            np.repeat(np.arange(lo, lo + n_frames), self.tops), np.tile(p_idx, n_frames),
-            np.tile(starts, n_frames), np.tile(np.minimum(starts + ks[p_idx], n), n_frames))
-        self.fs = np.zeros((n_frames, 6), dtype=np.int64)  # see _cascade_kernels
-        self.fs[:, kern.CUR] = -1
-        cap = int(nbs.max()) + min(max_parallel, n) + 16 * ks.shape[0]
-        self.cand = np.zeros((n_frames, cap, 6), dtype=np.int64)
-        self.out = np.zeros((n_frames * cap, 5), dtype=np.int64)
-        self.alice_root = None
-        self.leaked = np.full(n_frames, self.tops, dtype=np.int64)
-        self.total = 0
-        self.round_trips = 0
-        self.asked = 0
-
-    def first(self) -> ParityRequest:
-        """Round trip 1: the top-level parity of every block of every pass."""
-        self.round_trips, self.asked = 1, len(self._first)
-        return self._first
-
-    def advance(self, answers: np.ndarray) -> ParityRequest | None:
-        """Apply the answers to the request in flight; the next request, or None when done."""
-        answers = _checked(answers, self.asked)
-        if self.alice_root is None:
-            self.alice_root = answers.reshape(self.bob.shape[0], self.tops)
-            answers = answers[:0]
-        else:
-            self.leaked += self.fs[:, kern.ASKED]
-        self.total = kern.cascade_round(self.bob, self.perms, self.layout, self.node,
-                                        self.alice_root, self.fs, self.cand, self.out,
-                                        self.total, answers, self.max_parallel)
-        if self.total == 0:
-            return None
-        if self.round_trips >= _MAX_ROUNDS:
-            raise RuntimeError("Cascade did not terminate; the parity oracle is inconsistent")
-        self.round_trips += 1
-        rows = self.out[: self.total, :4]
-        if self.lo:
-            rows = rows.copy()
-            rows[:, 0] += self.lo
-        self.asked = self.total
-        return ParityRequest(rows)
-
-
 def cascade_reconcile(
     bob_bits: np.ndarray,
     qber_estimate: float,
-    ask_parities: Callable[[ParityRequest], np.ndarray] | ParityLink,
+    ask_parities: Callable[[ParityRequest], np.ndarray],
     seed: int,
     *,
     variant: str = "optimized",
     max_parallel: int | None = None,
-    interleave: int = 1,
 ) -> ReconciliationResult:
     """Correct Bob's frames (uint8[n_frames, n] or 1-D) by Cascade against ``ask_parities``.
 
@@ -293,19 +210,11 @@ def cascade_reconcile(
     ``"optimized"`` and 4 for ``"pow2"`` (~0.005 more in f than 1, 25-40 % fewer round
     trips; docs/reconciliation.md) and all blocks at once for ``"original"``, as in the
     published simulations.
-
-    ``interleave`` > 1 splits the frames into that many groups, each with its own request
-    in flight: while Alice answers one group's questions, Bob works on another's (the
-    kernels release the GIL), which hides the channel's latency. ``ask_parities`` is then
-    best a :class:`ParityLink`. Frames are independent, so the corrections and leakage do
-    not depend on ``interleave``; ``round_trips`` counts request/answer exchanges.
     """
     if max_parallel is None:
         max_parallel = {"original": np.iinfo(np.int32).max, "pow2": 4}.get(variant, 2)
     if int(max_parallel) < 1:
         raise InvalidParameter("max_parallel", max_parallel, "must be an integer >= 1")
-    if int(interleave) < 1:
-        raise InvalidParameter("interleave", interleave, "must be an integer >= 1")
     check_range("qber_estimate", qber_estimate, low=0.0, high=0.5, high_inclusive=False)
     bob = as_frames(bob_bits, "bob_bits")
     n_frames, n = bob.shape
@@ -318,22 +227,36 @@ def cascade_reconcile(
     pass_base = np.concatenate(([0], np.cumsum(nbs * (2 * ks - 1))[:-1]))
     tree_base = np.concatenate(([0], np.cumsum(nbs)[:-1]))
     layout = np.stack([ks, pass_base, tree_base]).astype(np.int64)
-    node = _node_buffer(n_frames, int(np.sum(nbs * (2 * ks - 1))))
-    link = ask_parities if hasattr(ask_parities, "submit") else _Synchronous(ask_parities)
-    bounds = np.linspace(0, n_frames, min(int(interleave), n_frames) + 1).astype(int)
-    batches = [_Batch(bob[lo:hi], lo, perms, ks, layout, node[lo:hi], int(max_parallel))
-               for lo, hi in itertools.pairwise(bounds)]
-    in_flight = deque(batches)
-    for batch in batches:
-        link.submit(batch.first())
-    while in_flight:
-        batch = in_flight.popleft()
-        request = batch.advance(link.collect())
-        if request is not None:
-            link.submit(request)
-            in_flight.append(batch)
-    leaked = np.concatenate([b.leaked for b in batches])
-    fs = np.concatenate([b.fs for b in batches])
+    n_slots = int(np.sum(nbs * (2 * ks - 1)))
+
+    # Round trip 1: the top-level parity of every block of every pass.
+    p_idx = np.repeat(np.arange(n_passes), nbs)
+    b_idx = np.concatenate([np.arange(nb) for nb in nbs])
+    starts = b_idx * ks[p_idx]
+    ends = np.minimum(starts + ks[p_idx], n)
+    t = len(p_idx)
+    first = ParityRequest.from_arrays(np.repeat(np.arange(n_frames), t),
+                                      np.tile(p_idx, n_frames), np.tile(starts, n_frames),
+                                      np.tile(ends, n_frames))
+    alice_root = _answers(ask_parities, first).reshape(n_frames, t)
+    leaked = np.full(n_frames, t, dtype=np.int64)
+    round_trips = 1
+
+    node = _node_buffer(n_frames, n_slots)
+    fs = np.zeros((n_frames, 6), dtype=np.int64)  # see _cascade_kernels
+    fs[:, kern.CUR] = -1
+    cap = int(nbs.max()) + min(max_parallel, n) + 16 * n_passes
+    cand = np.zeros((n_frames, cap, 6), dtype=np.int64)
+    out = np.zeros((n_frames * cap, 5), dtype=np.int64)
+    answers = np.zeros(0, dtype=np.uint8)
+    total = 0
+    while (total := kern.cascade_round(bob, perms, layout, node, alice_root, fs, cand, out,
+                                       total, answers, max_parallel)) > 0:
+        if round_trips >= _MAX_ROUNDS:
+            raise RuntimeError("Cascade did not terminate; the parity oracle is inconsistent")
+        answers = _answers(ask_parities, ParityRequest(out[:total, :4]))
+        leaked += fs[:, kern.ASKED]
+        round_trips += 1
     flips, overflow = fs[:, kern.FLIPS], fs[:, kern.OVERFLOW]
     return ReconciliationResult(
         method=f"cascade-{variant}",
@@ -341,7 +264,7 @@ def cascade_reconcile(
         converged=(overflow == 0) & (leaked < n),
         leaked_bits_per_frame=leaked,
         errors_corrected_per_frame=flips,
-        round_trips=sum(b.round_trips for b in batches),
+        round_trips=round_trips,
         frame_length=n,
     )
 
@@ -364,11 +287,11 @@ def _node_buffer(n_frames: int, n_slots: int) -> np.ndarray:
     return buf[:size].reshape(n_frames, n_slots)
 
 
-def _checked(answers: np.ndarray, count: int) -> np.ndarray:
-    ans = np.asarray(answers, dtype=np.uint8).reshape(-1)
-    if ans.shape[0] != count or ans.max(initial=0) > 1:
+def _answers(ask_parities: Callable[[ParityRequest], np.ndarray], req: ParityRequest):
+    ans = np.asarray(ask_parities(req), dtype=np.uint8).reshape(-1)
+    if ans.shape[0] != len(req) or ans.max(initial=0) > 1:
         raise InvalidParameter("parity answers", f"{ans.shape[0]} values",
-                               f"must be {count} bits")
+                               f"must be {len(req)} bits")
     return ans
 
 

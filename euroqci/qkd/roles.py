@@ -21,7 +21,6 @@ authentication pool to its initial size; the rest is the block's output.
 from __future__ import annotations
 
 import time
-from collections import deque
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 
@@ -67,9 +66,7 @@ class ProtocolConfig:
 
     ``cascade_variant`` (one of :data:`euroqci.qkd.cascade.VARIANTS`): ``"pow2"`` leaks
     ~0.008 less in f than ``"optimized"`` with fewer round trips and the same frame error
-    rate (docs/benchmarks.md). ``cascade_interleave`` is Bob's alone (Alice answers
-    whatever arrives): groups of frames with a request in flight each, which hides the
-    channel's latency between two hosts (:func:`~euroqci.qkd.cascade.cascade_reconcile`).
+    rate (docs/benchmarks.md).
     """
 
     source: DecoySource = field(default_factory=DecoySource)
@@ -79,7 +76,6 @@ class ProtocolConfig:
     ec_efficiency: float = 1.16
     reconciliation: str = "auto"
     cascade_variant: str = "pow2"
-    cascade_interleave: int = 2
     pa_workers: int = 1
 
     def __post_init__(self) -> None:
@@ -88,8 +84,6 @@ class ProtocolConfig:
                                    "one of " + ", ".join(RECONCILIATION_CHOICES))
         if self.frame_bits < 64:
             raise InvalidParameter("frame_bits", self.frame_bits, ">= 64")
-        if self.cascade_interleave < 1:
-            raise InvalidParameter("cascade_interleave", self.cascade_interleave, ">= 1")
         if self.cascade_variant not in VARIANTS:
             raise InvalidParameter("cascade_variant", self.cascade_variant,
                                    "one of " + ", ".join(VARIANTS))
@@ -331,20 +325,6 @@ def _cascade_alice(ch: AuthenticatedChannel, cfg: ProtocolConfig,
         round_trips += 1
 
 
-class _ParityChannel:
-    """Bob's :class:`~euroqci.qkd.cascade.ParityLink` over the authenticated channel."""
-
-    def __init__(self, ch: AuthenticatedChannel):
-        self._ch, self._sizes = ch, deque()
-
-    def submit(self, request: ParityRequest) -> None:
-        self._ch.send("parity-request", q=request.to_bytes())
-        self._sizes.append(len(request))
-
-    def collect(self) -> np.ndarray:
-        return unpack_parities(self._ch.recv("parity-answer")["p"], self._sizes.popleft())
-
-
 def _cascade_bob(ch: AuthenticatedChannel, cfg: ProtocolConfig, raw: np.ndarray, qber: float,
                    rng: np.random.Generator) -> tuple[np.ndarray, int, int]:
     """Bob drives Cascade with the test-basis QBER: (corrected key, leaked bits, round trips)."""
@@ -352,8 +332,12 @@ def _cascade_bob(ch: AuthenticatedChannel, cfg: ProtocolConfig, raw: np.ndarray,
     qber = max(qber, 1e-4)
     ch.send("cascade-start", seed=seed, qber=qber)
 
-    result = cascade_reconcile(_frames(raw, cfg.frame_bits), qber, _ParityChannel(ch), seed,
-                               variant=cfg.cascade_variant, interleave=cfg.cascade_interleave)
+    def ask(request: ParityRequest) -> np.ndarray:
+        ch.send("parity-request", q=request.to_bytes())
+        return unpack_parities(ch.recv("parity-answer")["p"], len(request))
+
+    result = cascade_reconcile(_frames(raw, cfg.frame_bits), qber, ask, seed,
+                               variant=cfg.cascade_variant)
     ch.send("cascade-done", leaked=result.leaked_bits)
     return result.corrected.reshape(-1), result.leaked_bits, result.round_trips
 

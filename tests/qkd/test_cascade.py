@@ -83,15 +83,6 @@ def test_cascade_corrects_all_frames_and_serialises():
     assert np.array_equal(wire.corrected, alice)
     assert np.array_equal(wire.leaked_bits_per_frame, direct.leaked_bits_per_frame)
     assert wire.round_trips == direct.round_trips
-    # frames are independent: groups with their own request in flight change nothing but
-    # the number of exchanges (each group pays its own first round trip)
-    grouped = cascade_reconcile(bob, 0.03, CascadeOracle.from_seed(alice, seed), seed,
-                                interleave=3)
-    assert np.array_equal(grouped.corrected, alice)
-    assert np.array_equal(grouped.leaked_bits_per_frame, direct.leaked_bits_per_frame)
-    assert direct.round_trips < grouped.round_trips <= 3 * direct.round_trips
-    with pytest.raises(InvalidParameter, match="interleave"):
-        cascade_reconcile(bob, 0.03, oracle, seed, interleave=0)
     # 1-D input gives 1-D output
     one = cascade_in_memory(alice[0], bob[0], 0.03, rng)
     assert one.corrected.shape == (2000,) and np.array_equal(one.corrected, alice[0])
