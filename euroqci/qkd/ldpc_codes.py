@@ -3,28 +3,51 @@
 Degree distributions: Elkouss, Leverrier, Alleaume & Boutros, "Efficient reconciliation
 protocol for discrete-variable quantum key distribution", ISIT 2009 (arXiv:0901.2140),
 Table I: edge-perspective lambda(x) = sum lambda_i x^(i-1), rho(x) = sum rho_i x^(i-1),
-optimised by density evolution for the BSC. Parity-check matrices are built by a
-progressive-edge-growth (PEG) style greedy construction (Hu, Eleftheriou & Arnold, IEEE
-Trans. Inf. Theory 51, 386 (2005)) limited to depth 2: each new edge goes to a least-used
-check node not within distance 2 of the variable node, so there are no 4-cycles where the
-degrees allow it; degree-2 symbols are laid on a zigzag chain (no cycles among them) and
-degree-3 symbols get full PEG (breadth-first search for the farthest check).
-Hand-written because no maintained Python package builds irregular QKD
-codes from a degree distribution (``ldpc`` and ``pyldpc`` take a matrix or build regular
-codes only).
+optimised by density evolution for the BSC.
+
+Construction (:mod:`euroqci.qkd._ldpc_construction`): codes up to
+:data:`PEG_MAX_LENGTH` symbols are built directly by a depth-2 progressive-edge-growth
+(PEG) style greedy placement; longer ones are quasi-cyclic lifts by a factor Z
+(:func:`lifting_factor`) of such a PEG base graph of n/Z symbols with circulant shifts
+chosen to leave no 4-cycle and few 6-cycles: a code of 2 x 10^5 symbols builds in ~2 s
+instead of the > 6 min of the direct construction at 10^5. Built codes are cached in
+process and on disk (:func:`cache_dir`), keyed by (n, rate, seed, CONSTRUCTION_VERSION).
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
 from euroqci.errors import InvalidParameter
-from euroqci.qkd._jit import njit
+from euroqci.qkd import _ldpc_construction as build
 
-__all__ = ["DEGREE_DISTRIBUTIONS", "LdpcCode", "build_ldpc_code", "code_checks", "design_rate"]
+__all__ = [
+    "CONSTRUCTION_VERSION",
+    "DEGREE_DISTRIBUTIONS",
+    "PEG_MAX_LENGTH",
+    "LdpcCode",
+    "build_ldpc_code",
+    "cache_dir",
+    "code_checks",
+    "design_rate",
+    "lifting_factor",
+]
+
+#: Bumped whenever the construction changes, so that cached codes are not reused.
+CONSTRUCTION_VERSION = 2
+#: Codes up to this length are built directly (PEG); longer ones are lifted.
+PEG_MAX_LENGTH = 16_384
+#: Smallest base graph of a lifted code (symbols): with ~4000 base symbols the greedy
+#: shifts leave no 4-cycle at Z = 50 (n = 2 x 10^5); Z = 10 on 2000 left hundreds.
+BASE_MIN_LENGTH = 4000
+MAX_LIFTING_FACTOR = 1024
+
 
 #: rate -> (lambda {degree i: lambda_i}, rho {degree i: rho_i}); ISIT 2009, Table I.
 DEGREE_DISTRIBUTIONS: dict[float, tuple[dict[int, float], dict[int, float]]] = {
@@ -93,153 +116,19 @@ def _variable_degrees(n: int, lam: dict[int, float]) -> np.ndarray:
     return np.repeat(degs, counts)
 
 
-@njit
-def _free(vchecks, v, j, c):
-    for a in range(j):
-        if vchecks[v, a] == c:
-            return False
-    return True
-
-
-@njit
-def _peg_bfs(v, j, vchecks, cvars, cdeg, seen, token, frontier, nxt, m):
-    """Full PEG choice for edge ``j`` of ``v``: expand the graph from ``v`` breadth first;
-    pick a least-used check among those never reached (if the expansion stops) or else
-    among the farthest ones; returns -1 if there is none."""
-    nf = 0
-    for a in range(j):
-        c = vchecks[v, a]
-        if seen[c] != token:
-            seen[c] = token
-            frontier[nf] = c
-            nf += 1
-    count = nf
-    vmax = vchecks.shape[1]
-    while True:
-        nn = 0
-        for i in range(nf):
-            c = frontier[i]
-            for b in range(cdeg[c]):
-                u = cvars[c, b]
-                if u == v:
-                    continue
-                for a in range(vmax):
-                    c2 = vchecks[u, a]
-                    if c2 < 0:
-                        break
-                    if seen[c2] != token:
-                        seen[c2] = token
-                        nxt[nn] = c2
-                        nn += 1
-        count += nn
-        if nn == 0 or count >= m:
-            break
-        for i in range(nn):
-            frontier[i] = nxt[i]
-        nf = nn
-    best = -1
-    best_deg = 1 << 30
-    start = np.random.randint(0, m)
-    if count < m:  # never reached: any cycle through them would be infinite
-        for i in range(m):
-            c = (start + i) % m
-            if seen[c] != token and cdeg[c] < best_deg:
-                best = c
-                best_deg = cdeg[c]
-    else:  # everything reached: the farthest level (last expansion)
-        for i in range(nn):
-            c = nxt[(start + i) % nn]
-            if cdeg[c] < best_deg and _free(vchecks, v, j, c):
-                best = c
-                best_deg = cdeg[c]
-    return best
-
-
-@njit
-def _peg_depth2(var_deg, m, seed):
-    """Greedy edge placement; returns (check_ptr, check_vars)."""
-    np.random.seed(seed)
-    n = var_deg.shape[0]
-    n_edges = var_deg.sum()
-    cap = n_edges // m + 8
-    cvars = np.full((m, cap), -1, dtype=np.int64)
-    cdeg = np.zeros(m, dtype=np.int64)
-    vmax = var_deg.max()
-    vchecks = np.full((n, vmax), -1, dtype=np.int64)
-    stamp = np.full(m, -1, dtype=np.int64)
-    seen = np.full(m, -1, dtype=np.int64)
-    frontier = np.zeros(m, dtype=np.int64)
-    nxt = np.zeros(m, dtype=np.int64)
-    token = 0
-    order = np.argsort(-var_deg, kind="mergesort")  # high degrees first, while checks are free
-    # Degree-2 symbols on a zigzag chain of checks: the degree-2 subgraph is then a path,
-    # free of the cycles that make low-weight codewords (as in IRA codes).
-    chain = np.random.permutation(m)
-    link = 0
-    for v in range(n):
-        if var_deg[v] == 2 and link < m - 1:
-            for j in range(2):
-                c = chain[link + j]
-                vchecks[v, j] = c
-                cvars[c, cdeg[c]] = v
-                cdeg[c] += 1
-            link += 1
-    for t in range(n):
-        v = order[t]
-        if vchecks[v, 0] >= 0:
-            continue
-        for j in range(var_deg[v]):
-            if var_deg[v] <= 3 and j > 0:
-                # low-degree symbols decide the error floor: full PEG (largest local girth)
-                token += 1
-                c = _peg_bfs(v, j, vchecks, cvars, cdeg, seen, token, frontier, nxt, m)
-                if c >= 0:
-                    vchecks[v, j] = c
-                    cvars[c, cdeg[c]] = v
-                    cdeg[c] += 1
-                    continue
-            # checks within distance 2 of v (and v's own checks) are excluded
-            for a in range(j):
-                c = vchecks[v, a]
-                stamp[c] = t
-                for b in range(cdeg[c]):
-                    u = cvars[c, b]
-                    for a2 in range(vmax):
-                        c2 = vchecks[u, a2]
-                        if c2 < 0:
-                            break
-                        stamp[c2] = t
-            # least-used allowed check among 64 random ones ("power of many choices"), else
-            # a full scan, else (degrees too high to avoid 4-cycles) any non-adjacent check
-            best = -1
-            best_deg = cap
-            for _ in range(64):
-                c = np.random.randint(0, m)
-                if cdeg[c] < best_deg and stamp[c] != t and _free(vchecks, v, j, c):
-                    best = c
-                    best_deg = cdeg[c]
-            for strict in range(2):
-                if best >= 0:
-                    break
-                start = np.random.randint(0, m)
-                for i in range(m):
-                    c = (start + i) % m
-                    if cdeg[c] >= best_deg or (strict == 0 and stamp[c] == t):
-                        continue
-                    if _free(vchecks, v, j, c):
-                        best = c
-                        best_deg = cdeg[c]
-            vchecks[v, j] = best
-            cvars[best, cdeg[best]] = v
-            cdeg[best] += 1
-    ptr = np.zeros(m + 1, dtype=np.int64)
-    for c in range(m):
-        ptr[c + 1] = ptr[c] + cdeg[c]
-    flat = np.empty(ptr[m], dtype=np.int64)
-    for c in range(m):
-        for b in range(cdeg[c]):
-            flat[ptr[c] + b] = cvars[c, b]
-    return ptr, flat
+def lifting_factor(n: int) -> int:
+    """Z of the quasi-cyclic lift used for length ``n``: 1 (direct PEG) up to
+    :data:`PEG_MAX_LENGTH`, else the largest divisor of ``n`` with n/Z >= BASE_MIN_LENGTH
+    (and Z <= MAX_LIFTING_FACTOR); raises InvalidParameter if that leaves a base graph
+    longer than PEG_MAX_LENGTH (``n`` without a suitable divisor)."""
+    if n <= PEG_MAX_LENGTH:
+        return 1
+    for z in range(min(n // BASE_MIN_LENGTH, MAX_LIFTING_FACTOR), 1, -1):
+        if n % z == 0 and n // z <= PEG_MAX_LENGTH:
+            return z
+    raise InvalidParameter("n", n, f"must be <= {PEG_MAX_LENGTH} or have a divisor Z <= "
+                           f"{MAX_LIFTING_FACTOR} with {BASE_MIN_LENGTH} <= n/Z <= "
+                           f"{PEG_MAX_LENGTH} (e.g. 10^5, 2 x 10^5)")
 
 
 def design_rate(rate: float) -> float:
@@ -250,20 +139,80 @@ def design_rate(rate: float) -> float:
 
 def code_checks(n: int, rate: float) -> int:
     """Number of checks m of the length-``n`` code built for ``rate`` (without building it)."""
-    return int(round(n * (1.0 - design_rate(rate))))
+    z = lifting_factor(n)
+    return z * int(round(n // z * (1.0 - design_rate(rate))))
+
+
+def cache_dir() -> str:
+    """Directory of the on-disk code cache: ``$EUROQCI_CACHE_DIR`` if set, else
+    ``~/.cache/euroqci/ldpc``."""
+    return os.environ.get("EUROQCI_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "euroqci", "ldpc")
+
+
+def _cache_path(n: int, rate: float, seed: int) -> str:
+    return os.path.join(cache_dir(),
+                        f"ldpc-n{n}-r{rate:g}-s{seed}-v{CONSTRUCTION_VERSION}.npz")
+
+
+def _load(path: str, n: int, m: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(check_ptr, check_vars) from a cache file, or None if missing or not a valid code
+    of this size."""
+    try:
+        with open(path, "rb") as fh, np.load(fh) as f:
+            ptr = f["check_ptr"].astype(np.int64)
+            flat = f["check_vars"].astype(np.int64)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    if (ptr.shape != (m + 1,) or ptr[0] != 0 or np.any(np.diff(ptr) < 0)
+            or ptr[-1] != flat.size or flat.size == 0 or flat.min() < 0 or flat.max() >= n):
+        return None
+    return ptr, flat
+
+
+def _store(path: str, ptr: np.ndarray, flat: np.ndarray) -> None:
+    """Atomic write (temporary file + rename); a cache that cannot be written is skipped."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, check_ptr=ptr.astype(np.int32), check_vars=flat.astype(np.int32))
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        return
+
+
+def _construct(n: int, rate: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    z = lifting_factor(n)
+    var_deg = _variable_degrees(n // z, DEGREE_DISTRIBUTIONS[rate][0])
+    ptr, flat = build.peg_depth2(var_deg, code_checks(n, rate) // z, seed)
+    if z == 1:
+        return ptr, flat
+    # every variable degree counts its 6-cycles (~1-2 s at n = 2 x 10^5); low degrees first
+    shifts, _, _ = build.circulant_shifts(ptr, flat, np.argsort(var_deg, kind="stable"), z,
+                                          int(var_deg.max()), seed + 1)
+    return build.lift(ptr, flat, shifts, z)
 
 
 @functools.lru_cache(maxsize=16)
 def build_ldpc_code(n: int, rate: float, seed: int = 0) -> LdpcCode:
     """The mother code of length ``n`` and design rate ``rate`` (a key of
-    :data:`DEGREE_DISTRIBUTIONS`), deterministic in ``seed``; cached."""
+    :data:`DEGREE_DISTRIBUTIONS`), deterministic in (``n``, ``rate``, ``seed``); cached in
+    process and on disk (a missing or corrupt cache file is rebuilt)."""
     if rate not in DEGREE_DISTRIBUTIONS:
         raise InvalidParameter("rate", rate, f"must be one of {sorted(DEGREE_DISTRIBUTIONS)}")
     if n < 200:
         raise InvalidParameter("n", n, "must be >= 200 bits")
-    var_deg = _variable_degrees(n, DEGREE_DISTRIBUTIONS[rate][0])
-    r_design = design_rate(rate)
     m = code_checks(n, rate)
-    ptr, flat = _peg_depth2(var_deg, m, seed)
+    path = _cache_path(n, rate, seed)
+    found = _load(path, n, m)
+    if found is None:
+        found = _construct(n, rate, seed)
+        _store(path, *found)
+    ptr, flat = found
     return LdpcCode(n=n, m=m, check_ptr=ptr, check_vars=flat,
-                    var_degree=np.bincount(flat, minlength=n), design_rate=r_design)
+                    var_degree=np.bincount(flat, minlength=n), design_rate=design_rate(rate))

@@ -20,8 +20,25 @@ from euroqci.qkd.ldpc import (
     ldpc_reconcile_in_memory,
     ldpc_syndrome,
 )
-from euroqci.qkd.ldpc_codes import DEGREE_DISTRIBUTIONS, build_ldpc_code
+from euroqci.qkd.ldpc_codes import (
+    DEGREE_DISTRIBUTIONS,
+    _construct,
+    build_ldpc_code,
+    cache_dir,
+    code_checks,
+    lifting_factor,
+)
 from euroqci.qkd.reconciliation import binary_entropy
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _cold_code_cache(tmp_path_factory):
+    """Every code these tests need is built here (a fresh machine: cold on-disk cache)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EUROQCI_CACHE_DIR", str(tmp_path_factory.mktemp("ldpc-cache")))
+        build_ldpc_code.cache_clear()
+        yield
+    build_ldpc_code.cache_clear()
 
 
 def _frames(rng, n_frames, n, qber):
@@ -48,6 +65,83 @@ def test_code_follows_the_degree_distribution_without_4_cycles():
     assert not np.any(overlap.data[off] > 1)  # no two symbols share two checks
     # check degrees concentrated around the average of rho, like rho itself (29/30)
     assert set(np.diff(code.check_ptr)) <= {29, 30, 31}
+
+
+def _pairs_sharing_two_checks(code) -> int:
+    """Symbol pairs that share two or more checks (= 4-cycles), counted without the
+    construction's own bookkeeping: every pair of symbols of every check, duplicates."""
+    keys = []
+    for d in np.unique(np.diff(code.check_ptr)):
+        rows = np.nonzero(np.diff(code.check_ptr) == d)[0]
+        block = code.check_vars[code.check_ptr[rows][:, None] + np.arange(d)]
+        i, j = np.triu_indices(d, 1)
+        a, b = block[:, i], block[:, j]
+        keys.append((np.minimum(a, b) * code.n + np.maximum(a, b)).ravel())
+    _, counts = np.unique(np.concatenate(keys), return_counts=True)
+    return int(np.sum(counts > 1))
+
+
+def test_lifting_factor_and_check_count():
+    assert lifting_factor(10_000) == 1  # direct PEG
+    assert lifting_factor(100_000) == 25 and lifting_factor(200_000) == 50
+    assert code_checks(200_000, 0.6) == 80_000
+    with pytest.raises(InvalidParameter):
+        lifting_factor(100_003)  # prime: no quasi-cyclic lift
+
+
+def test_lifted_code_follows_the_degree_distribution_without_4_cycles():
+    n, rate = 100_000, 0.6
+    code = build_ldpc_code(n, rate)
+    z = lifting_factor(n)
+    lam, _ = DEGREE_DISTRIBUTIONS[rate]
+    node_frac = {d: lam[d] / d for d in lam}
+    total = sum(node_frac.values())
+    counts = np.bincount(code.var_degree)
+    for d, frac in node_frac.items():  # Table I, rounded on the base graph of n/Z symbols
+        assert abs(counts[d] - n * frac / total) <= z
+    assert code.m == code_checks(n, rate) and abs(code.rate - code.design_rate) < 1e-3
+    degs = np.diff(code.check_ptr)
+    assert degs.max() - degs.min() <= 2  # concentrated check degrees (rho is 10-19)
+    assert _pairs_sharing_two_checks(code) == 0  # the lift promises no 4-cycle at all
+    # degree-2 symbols form no cycle among themselves (a cycle of them is a codeword of
+    # weight = its length): their graph on the checks is a forest
+    rows = np.repeat(np.arange(code.m), degs)
+    two = code.var_degree[code.check_vars] == 2
+    order = np.argsort(code.check_vars[two], kind="stable")
+    ends = rows[two][order].reshape(-1, 2)
+    g = sp.coo_matrix((np.ones(len(ends)), (ends[:, 0], ends[:, 1])), shape=(code.m, code.m))
+    n_comp, label = sp.csgraph.connected_components(g, directed=False)
+    touched = np.unique(ends)
+    assert len(ends) == touched.size - np.unique(label[touched]).size
+
+
+def test_construction_is_deterministic_in_n_rate_seed():
+    a = _construct(50_000, 0.7, 3)
+    b = _construct(50_000, 0.7, 3)
+    c = _construct(50_000, 0.7, 4)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not np.array_equal(a[1], c[1])
+
+
+def test_code_cache_round_trip_and_corrupt_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("EUROQCI_CACHE_DIR", str(tmp_path / "codes"))
+    build_ldpc_code.cache_clear()
+    first = build_ldpc_code(20_000, 0.8, 1)
+    (path,) = (tmp_path / "codes").iterdir()
+    assert str(tmp_path / "codes") == cache_dir() and "n20000-r0.8-s1-" in path.name
+    with np.load(path) as f:
+        assert np.array_equal(f["check_vars"], first.check_vars)
+    build_ldpc_code.cache_clear()
+    again = build_ldpc_code(20_000, 0.8, 1)  # read back from disk
+    assert np.array_equal(again.check_ptr, first.check_ptr)
+    for garbage in (b"not a zip file", path.read_bytes()[:1000]):
+        path.write_bytes(garbage)  # corrupt / truncated: rebuilt and rewritten
+        build_ldpc_code.cache_clear()
+        rebuilt = build_ldpc_code(20_000, 0.8, 1)
+        assert np.array_equal(rebuilt.check_vars, first.check_vars)
+        with np.load(path) as f:
+            assert np.array_equal(f["check_ptr"], first.check_ptr)
+    build_ldpc_code.cache_clear()
 
 
 def test_syndrome_is_h_times_x_mod_2():
