@@ -37,6 +37,9 @@ from euroqci.qkd.events import DetectionRecord, Eavesdropper, EventModel, sample
 from euroqci.qkd.roles import STAGES, BlockOutcome, ProtocolConfig, alice_block, bob_block
 
 Progress = Callable[[int, int], None]
+#: (block_id, n_pulses) -> the block's detection record, the same for both ends: the
+#: simulated quantum channel by default; a device driver or a recording otherwise.
+DetectionSource = Callable[[int, int], DetectionRecord]
 
 
 @dataclass(frozen=True)
@@ -245,31 +248,35 @@ def _test_errors(record: DetectionRecord) -> tuple[int, int]:
         int(np.count_nonzero(test))
 
 
-def _timed_sample(config: LinkConfig, seed: int, block_id: int,
+def _timed_sample(draw: DetectionSource, block_id: int,
                   n_pulses: int) -> tuple[DetectionRecord, float, tuple[int, int]]:
     """The record, its sampling seconds and its test errors (on the sampler's worker)."""
     t0 = time.perf_counter()
-    record = sample_block(config, seed, block_id, n_pulses)
+    record = draw(block_id, n_pulses)
     return record, time.perf_counter() - t0, _test_errors(record)
+
+
+def _sampler(config: LinkConfig, seed: int) -> DetectionSource:
+    """The simulated quantum channel as a :data:`DetectionSource`."""
+    return lambda block_id, n_pulses: sample_block(config, seed, block_id, n_pulses)
 
 
 class _Prefetcher:
     """Draws block b + 1's detection record on a worker while block b is post-processed
-    (numpy's generators and ufuncs release the GIL, the reconciliation kernels hold it)."""
+    (the sampler's kernel and numpy's generators release the GIL)."""
 
-    def __init__(self, config: LinkConfig, seed: int, plan: list[tuple[int, int]],
+    def __init__(self, config: LinkConfig, draw: DetectionSource, plan: list[tuple[int, int]],
                  executor: ThreadPoolExecutor):
-        self._args = [(config, seed, block_id, n) for block_id, n in plan]
+        self._config, self._draw, self._plan = config, draw, plan
         self._executor = executor
-        self._next = executor.submit(_timed_sample, *self._args[0]) if plan else None
+        self._next = executor.submit(_timed_sample, draw, *plan[0]) if plan else None
 
     def take(self, index: int, report: LinkRunReport) -> tuple[DetectionRecord, float]:
         record, sample_s, (errors, tested) = self._next.result()
         following = index + 1
-        self._next = (self._executor.submit(_timed_sample, *self._args[following])
-                      if following < len(self._args) else None)
-        config = self._args[index][0]
-        _record_block(report, record, config)
+        self._next = (self._executor.submit(_timed_sample, self._draw, *self._plan[following])
+                      if following < len(self._plan) else None)
+        _record_block(report, record, self._config)
         report.test_bits_errors = (report.test_bits_errors[0] + errors,
                                    report.test_bits_errors[1] + tested)
         return record, sample_s
@@ -308,6 +315,9 @@ class LinkEngine:
     on its own worker thread while the next block's protocol runs (the FFTs release the
     GIL), and the next block's detections are drawn meanwhile on another worker.
 
+    ``detections`` replaces the simulated quantum channel (:data:`DetectionSource`: e.g.
+    records from devices, or drawn in advance to time the post-processing alone).
+
     ``lanes > 1`` (opt-in) runs blocks ``lane, lane + lanes, ...`` in ``lanes`` forked
     processes at once, each lane an independent authenticated channel with its own slice
     of the pre-shared key and its own protocol randomness; blocks are delivered in order.
@@ -318,10 +328,12 @@ class LinkEngine:
     """
 
     def __init__(self, config: LinkConfig, seed: int = 0, *, alice_sink: KeySink | None = None,
-                 bob_sink: KeySink | None = None, lanes: int = 1, _lane: int = 0):
+                 bob_sink: KeySink | None = None, lanes: int = 1,
+                 detections: DetectionSource | None = None, _lane: int = 0):
         check_range("lanes", lanes, low=1)
         _keep_freed_memory()
         self.config, self.seed, self.lanes = config, seed, int(lanes)
+        self._detections = detections if detections is not None else _sampler(config, seed)
         self.alice_sink, self.bob_sink = alice_sink, bob_sink
         a_end, b_end = self._ends = CoroutineChannel.pair()
         psk = preshared_key(seed, config.preshared_key_bits)
@@ -357,7 +369,7 @@ class LinkEngine:
         with ThreadPoolExecutor(1, "alice-pa") as alice_pa, \
                 ThreadPoolExecutor(1, "bob-pa") as bob_pa, \
                 ThreadPoolExecutor(1, "sampler") as sampler:
-            records = _Prefetcher(self.config, self.seed, plan, sampler)
+            records = _Prefetcher(self.config, self._detections, plan, sampler)
             for index, (block_id, _) in enumerate(plan):
                 record, sample_s = records.take(index, report)
                 alice, bob = run_pair(self._ends, (
@@ -410,11 +422,11 @@ _COUNTED = ("pulses", "detections", "link_s")
 
 
 def _lane_main(config: LinkConfig, seed: int, lane: int, lanes: int,
-               plan: list[tuple[int, int]], out) -> None:
+               plan: list[tuple[int, int]], detections: DetectionSource, out) -> None:
     """A lane's process: both ends of its blocks; each settled block (and the counts it
     added) goes to ``out``, then ("end", consumed authentication bits) or ("error", text)."""
     try:
-        engine = LinkEngine(config, seed, lanes=lanes, _lane=lane)
+        engine = LinkEngine(config, seed, lanes=lanes, detections=detections, _lane=lane)
         report = LinkRunReport()
         seen = dict.fromkeys(_COUNTED, 0) | {"tests": (0, 0)}
         for alice, bob, sample_s in engine._protocol(plan, report, None, 0, time.perf_counter()):
@@ -440,7 +452,7 @@ def _lanes(engine: LinkEngine, plan: list[tuple[int, int]], report: LinkRunRepor
     queues = [ctx.Queue() for _ in range(lanes)]
     procs = [ctx.Process(target=_lane_main, daemon=True,
                          args=(engine.config, engine.seed, lane, lanes, plan[lane::lanes],
-                               queues[lane])) for lane in range(lanes)]
+                               engine._detections, queues[lane])) for lane in range(lanes)]
     for proc in procs:
         proc.start()
 
@@ -509,7 +521,7 @@ def run_role(role: str, config: LinkConfig, channel: Channel, seed: int, duratio
 
     pending = None
     with ThreadPoolExecutor(1, f"{role}-pa") as pa, ThreadPoolExecutor(1, "sampler") as sampler:
-        records = _Prefetcher(config, seed, plan, sampler)
+        records = _Prefetcher(config, _sampler(config, seed), plan, sampler)
         for index, (block_id, _) in enumerate(plan):
             record, sample_s = records.take(index, report)
             outcome = _role_block(role, ch, config, block_id, record, rng, pa)
