@@ -1,0 +1,197 @@
+"""The SIMD-lane belief-propagation kernel (``_ldpc_kernels.decode_layered_bp``) and its
+vector primitives (``_simd``): same decoding as the one-frame table decoder it replaced,
+lanes independent of each other, early termination and stall stop, identical results
+without numba."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from benchmarks.bench_ldpc_decoder import reference_decode_layered_bp
+from euroqci.qkd import _ldpc_kernels as kern
+from euroqci.qkd import _simd
+from euroqci.qkd._jit import JIT_ENABLED, njit
+from euroqci.qkd.ldpc_codes import build_ldpc_code
+
+TABLE = kern.phi_table()
+MAX_ITER, PATIENCE = 100, 8
+
+
+def _frames(code, n_frames, qber, seed, punctured=0):
+    """(llr float32, syndrome, true words) for random words seen through a BSC(qber);
+    the first ``punctured`` symbols are unknown to the decoder (LLR 0)."""
+    rng = np.random.default_rng(seed)
+    words = rng.integers(0, 2, (n_frames, code.n), dtype=np.uint8)
+    noisy = words ^ (rng.random(words.shape) < qber).astype(np.uint8)
+    llr = ((1.0 - 2.0 * noisy) * math.log((1 - qber) / qber)).astype(np.float32)
+    llr[:, :punctured] = 0.0
+    return llr, kern.syndromes(words, code.check_ptr, code.check_vars), words
+
+
+def _decode(decoder, code, llr, syn, max_iter=MAX_ITER, patience=PATIENCE, table=TABLE):
+    return decoder(llr, syn, code.check_ptr, code.check_vars, max_iter, table, patience)
+
+
+@pytest.fixture(scope="module")
+def code():
+    # rate 0.6 of ISIT 2009 Table I: check degrees 10-19, variable degrees 2-71
+    return build_ldpc_code(2000, 0.6)
+
+
+def test_decodes_what_the_reference_decodes_on_easy_frames(code):
+    # BSC threshold of the R = 0.6 distribution: p* = 0.0840 (ISIT 2009 Table I); at 4 % a
+    # 2000-symbol code decodes nearly every frame (an error floor of a few % remains)
+    llr, syn, words = _frames(code, 40, 0.04, seed=1)
+    bits, ok, iters = _decode(kern.decode_layered_bp, code, llr, syn)
+    ref_bits, ref_ok, ref_iters = _decode(reference_decode_layered_bp, code, llr, syn)
+    assert ref_ok.sum() >= 37 and ok.sum() >= 37
+    assert np.sum(ref_ok & ~ok) <= 1  # the exact arithmetic may tip a marginal frame
+    both = ok & ref_ok
+    assert np.array_equal(bits[both], ref_bits[both])
+    assert np.array_equal(bits[ok], words[ok])
+    # the same schedule; arithmetic more exact than the table's bins of 1/64
+    assert np.median(np.abs(iters[both] - ref_iters[both])) <= 1
+
+
+def test_converged_means_the_syndrome_is_satisfied(code):
+    llr, syn, _ = _frames(code, 24, 0.075, seed=2)  # near threshold
+    bits, ok, _ = _decode(kern.decode_layered_bp, code, llr, syn)
+    satisfied = np.all(kern.syndromes(bits, code.check_ptr, code.check_vars) == syn, axis=1)
+    assert np.array_equal(ok, satisfied)
+    assert 0 < ok.sum() < ok.size  # some frames decode, some do not
+
+
+def test_lanes_are_independent_and_refilled(code):
+    # 21 frames (one full vector of lanes plus 5, refilled as frames finish) and 1 frame
+    # decode exactly as each frame alone
+    n = _simd.LANES + 5
+    llr, syn, _ = _frames(code, n, 0.06, seed=3)
+    batch = _decode(kern.decode_layered_bp, code, llr, syn)
+    assert len(set(batch[2].tolist())) > 3  # frames finish at different iterations
+    for f in range(n):
+        alone = _decode(kern.decode_layered_bp, code, llr[f:f + 1], syn[f:f + 1])
+        for a, b in zip(alone, batch, strict=True):
+            assert np.array_equal(a[0], b[f])
+
+
+def test_early_termination_and_stall_stop(code):
+    llr, syn, words = _frames(code, 2, 0.001, seed=4)
+    llr[:] = (1.0 - 2.0 * words) * 10.0  # no error: satisfied from the first iteration,
+    _, ok, iters = _decode(kern.decode_layered_bp, code, llr, syn)  # confirmed at the 2nd
+    assert ok.all() and iters.tolist() == [2, 2]
+    wrong = syn.copy()
+    wrong[:, :40] ^= 1  # a syndrome no nearby word has: stuck
+    _, ok, iters = _decode(kern.decode_layered_bp, code, llr, wrong, patience=5)
+    assert not ok.any() and (iters <= 30).all()
+    _, ok, iters = _decode(kern.decode_layered_bp, code, llr, wrong, max_iter=40,
+                           patience=1000)
+    assert not ok.any() and iters.tolist() == [40, 40]
+    bits, ok, iters = _decode(kern.decode_layered_bp, code, llr, syn, max_iter=0)
+    assert ok.all() and iters.tolist() == [0, 0] and np.array_equal(bits, words)
+
+
+def test_same_words_with_a_scaled_table(code):
+    # a table K phi(y/K) over K times the range declares LLRs in units of 1/K: the same
+    # frames scaled by K decode to the same words
+    k = 4
+    y = (np.arange(k * TABLE.shape[0]) + 0.5) / 64.0
+    scaled = (k * -np.log(np.tanh(y / k / 2.0))).astype(np.float32)
+    llr, syn, _ = _frames(code, 16, 0.05, seed=5)
+    bits, ok, _ = _decode(kern.decode_layered_bp, code, llr, syn)
+    bits_k, ok_k, _ = _decode(kern.decode_layered_bp, code, llr * k, syn, table=scaled)
+    assert ok.sum() >= 12 and np.array_equal(ok, ok_k) and np.array_equal(bits, bits_k)
+
+
+def test_same_results_without_numba(tmp_path):
+    # EUROQCI_DISABLE_JIT=1 runs the kernel as plain Python on numpy vectors of LANES:
+    # bit-identical, since the LLVM vector code has no fast-math flags
+    small = build_ldpc_code(400, 0.6)
+    llr, syn, _ = _frames(small, 3, 0.03, seed=6, punctured=20)
+    fast = _decode(kern.decode_layered_bp, small, llr, syn, max_iter=30)
+    np.savez(tmp_path / "in.npz", llr=llr, syn=syn, ptr=small.check_ptr, vars=small.check_vars)
+    script = (
+        "import sys, numpy as np\n"
+        "from euroqci.qkd import _ldpc_kernels as k\n"
+        "assert not hasattr(k.decode_layered_bp, 'py_func')\n"
+        "d = np.load(sys.argv[1])\n"
+        "out = k.decode_layered_bp(d['llr'], d['syn'], d['ptr'], d['vars'], 30, k.phi_table(), 8)\n"
+        "np.savez(sys.argv[2], *out)\n")
+    env = dict(os.environ, EUROQCI_DISABLE_JIT="1")
+    subprocess.run([sys.executable, "-c", script, tmp_path / "in.npz", tmp_path / "out.npz"],
+                   env=env, check=True, timeout=120)
+    plain = np.load(tmp_path / "out.npz")
+    for i, a in enumerate(fast):
+        assert np.array_equal(a, plain[f"arr_{i}"])
+
+
+def test_llr_unit_from_the_table_length(code):
+    # one sweep with LLRs in units of 1/4 and a table 4 phi(y/4) (4x as long) gives 4x
+    # the a posteriori LLRs of the plain one (messages below both caps)
+    llr, syn, _ = _frames(code, 1, 0.2, seed=7)
+    deg = np.diff(code.check_ptr)
+    posts = []
+    for k in (1.0, 4.0):
+        post = np.repeat(llr[0] * np.float32(k), _simd.LANES)
+        msg = np.zeros(code.check_vars.shape[0] * _simd.LANES, dtype=np.float32)
+        syn_l = np.repeat(np.where(syn[0] == 1, -0.0, 0.0).astype(np.float32), _simd.LANES)
+        scratch = np.zeros(3 * deg.max() * _simd.LANES, dtype=np.float32)
+        unsat = np.zeros(_simd.LANES, dtype=np.float32)
+        kern._sweep(post, msg, syn_l, scratch, code.check_ptr, code.check_vars, k,
+                    np.float32(1e3), unsat)
+        posts.append(post)
+    np.testing.assert_allclose(posts[1], 4 * posts[0], rtol=1e-3, atol=1e-3)
+
+
+def test_check_node_arithmetic_accuracy():
+    # tanh(a/2) to 1e-4 relative (1e-7 absolute near 0), 2 atanh(p) to 1e-4 absolute
+    lanes = _simd.LANES
+    a = np.concatenate([[0.0], np.geomspace(1e-4, 80.0, 100 * lanes - 1)]).astype(np.float32)
+    tanh_half = getattr(kern._tanh_half, "py_func", kern._tanh_half)
+    atanh2 = getattr(kern._atanh2, "py_func", kern._atanh2)
+    t = np.concatenate([tanh_half(a[i:i + lanes], _simd.vconst(-kern._LOG2E))
+                        for i in range(0, a.size, lanes)])
+    exact = np.tanh(a.astype(np.float64) / 2)
+    assert np.all(np.abs(t - exact) <= 1e-4 * exact + 1e-7)
+    p = np.linspace(0.0, 0.995, 200 * lanes).astype(np.float32)
+    r = np.concatenate([atanh2(p[i:i + lanes], _simd.vconst(1.0), _simd.vconst(100.0))
+                        for i in range(0, p.size, lanes)])
+    assert np.abs(r - 2 * np.arctanh(p.astype(np.float64))).max() < 1e-4
+
+
+@njit
+def _all_primitives(x, y, pos, out):
+    a, b, p = _simd.vload(x, 0), _simd.vload(y, 0), _simd.vload(pos, 0)
+    k = _simd.vmax(_simd.vmin(_simd.vtrunc(a), _simd.vconst(127.0)), _simd.vconst(-126.0))
+    res = (_simd.vadd(a, b), _simd.vsub(a, b), _simd.vmul(a, b), _simd.vdiv(a, b),
+           _simd.vmin(a, b), _simd.vmax(a, b), _simd.vabs(a), _simd.vflip_neg(a, b),
+           _simd.vsign(a, b), _simd.vcount_neg(a, b), _simd.vtrunc(a),
+           _simd.vexponent(p), _simd.vmantissa(p), _simd.vpow2(k), _simd.vzeros())
+    for i in range(len(res)):
+        _simd.vstore(out, i * _simd.LANES, res[i])
+
+
+_vectors = st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False),
+                    min_size=_simd.LANES, max_size=_simd.LANES)
+
+
+@pytest.mark.skipif(not JIT_ENABLED, reason="numba disabled: only one path")
+@settings(max_examples=60, deadline=None)
+@given(_vectors, _vectors)
+def test_primitives_identical_with_and_without_numba(xs, ys):
+    x = np.array(xs, dtype=np.float32)
+    y = np.array(ys, dtype=np.float32)
+    pos = np.abs(x) + np.float32(1e-30)
+    out = np.zeros(15 * _simd.LANES, dtype=np.float32)
+    with np.errstate(all="ignore"):
+        _all_primitives(x, y, pos, out)
+        plain = np.zeros_like(out)
+        _all_primitives.py_func(x, y, pos, plain)
+    assert np.array_equal(out.view(np.int32), plain.view(np.int32))
