@@ -43,35 +43,66 @@ WAITING = 1
 CUR, NEXT, COUNT, FLIPS, ASKED, OVERFLOW = 0, 1, 2, 3, 4, 5
 
 
-@njit(nogil=True)
-def prefix_parities(bits, perm):
-    """Alice's prefix parities, bit-packed: bit ``j & 7`` of ``pre[f, q, j >> 3]`` is the
-    parity of ``bits[f, perm[q, :j]]`` for j = 0..n, so any block's parity is two lookups."""
+def pack_frames(bits: np.ndarray) -> np.ndarray:
+    """uint8 0/1 frames -> uint64 words: bit ``j & 63`` of word ``j >> 6`` is bit j."""
     n_frames, n = bits.shape
-    pre = np.zeros((n_frames, perm.shape[0], (n >> 3) + 1), dtype=np.uint8)
-    for q in range(perm.shape[0]):  # pass outermost: one shuffle stays in cache
-        for f in range(n_frames):
-            par = 0
-            byte = 0
-            for j in range(n):
-                par ^= bits[f, perm[q, j]]
-                t = j + 1
-                byte |= par << (t & 7)
-                if t & 7 == 7:
-                    pre[f, q, t >> 3] = byte
-                    byte = 0
-            if n & 7 != 7:
-                pre[f, q, n >> 3] = byte
-    return pre
+    packed = np.zeros((n_frames, ((n + 63) >> 6) * 8), dtype=np.uint8)
+    packed[:, : (n + 7) >> 3] = np.packbits(bits, axis=1, bitorder="little")
+    return packed.view("<u8").astype(np.uint64, copy=False)
 
 
 @njit(nogil=True)
-def range_parities(pre, n, req):
+def block_masks(perm, sizes):
+    """uint64 words per pass: the positions ``perm[q, :sizes[q]]`` (a pass's first block)."""
+    masks = np.zeros((perm.shape[0], (perm.shape[1] + 63) >> 6), dtype=np.uint64)
+    for q in range(perm.shape[0]):
+        for j in range(sizes[q]):
+            p = perm[q, j]
+            masks[q, p >> 6] |= np.uint64(1) << np.uint64(p & 63)
+    return masks
+
+
+@njit(inline="always")
+def _masked_parity(packed, f, masks, q):
+    """Parity of the bits of frame ``f`` inside ``masks[q]`` (all bits if q < 0): ~n/64
+    word operations instead of a gather of every bit."""
+    acc = np.uint64(0)
+    for w in range(packed.shape[1]):
+        acc ^= packed[f, w] if q < 0 else packed[f, w] & masks[q, w]
+    for shift in (32, 16, 8, 4, 2, 1):
+        acc ^= acc >> np.uint64(shift)
+    return np.uint8(acc & np.uint64(1))
+
+
+@njit(inline="always")
+def _prefix_one(bits, perm, pre, f, q):
+    """Alice's prefix parities of frame ``f`` in pass ``q``, bit-packed: bit ``j & 7`` of
+    ``pre[f, q, j >> 3]`` is the parity of ``bits[f, perm[q, :j]]`` for j = 0..n."""
+    n = bits.shape[1]
+    par = 0
+    byte = 0
+    for j in range(n):
+        par ^= bits[f, perm[q, j]]
+        t = j + 1
+        byte |= par << (t & 7)
+        if t & 7 == 7:
+            pre[f, q, t >> 3] = byte
+            byte = 0
+    if n & 7 != 7:
+        pre[f, q, n >> 3] = byte
+
+
+@njit(nogil=True)
+def range_parities(pre, ready, bits, perm, packed, masks, half, req):
     """Parity of ``bits[frame, perm[pass, start:end]]`` for each request row
-    (frame, pass, start, end) from :func:`prefix_parities`; returns (parities, -1), or
-    (empty, r) when row ``r`` is out of range."""
+    (frame, pass, start, end); returns (parities, -1), or (empty, r) when row ``r`` is out
+    of range. The whole frame and its halves [0, half), [half, n) (the top-level blocks of
+    the late passes) come from packed words and ``masks``; any other block from prefix
+    parities (two lookups), built for a (frame, pass) when it is first needed: in practice
+    ~18 % of them (passes 1-2, and the few late passes where a search runs)."""
     m = req.shape[0]
-    n_frames, n_passes = pre.shape[0], pre.shape[1]
+    n_frames, n = bits.shape
+    n_passes = perm.shape[0]
     out = np.empty(m, dtype=np.uint8)
     for r in range(m):
         f = req[r, 0]
@@ -80,6 +111,19 @@ def range_parities(pre, n, req):
         hi = req[r, 3]
         if f < 0 or f >= n_frames or q < 0 or q >= n_passes or lo < 0 or hi > n or lo >= hi:
             return out[:0], r
+        if not ready[f, q]:
+            if lo == 0 and hi == n:
+                out[r] = _masked_parity(packed, f, masks, -1)
+                continue
+            if lo == 0 and hi == half:
+                out[r] = _masked_parity(packed, f, masks, q)
+                continue
+            if lo == half and hi == n:
+                out[r] = _masked_parity(packed, f, masks, -1) ^ _masked_parity(packed, f,
+                                                                                masks, q)
+                continue
+            _prefix_one(bits, perm, pre, f, q)
+            ready[f, q] = True
         out[r] = ((pre[f, q, hi >> 3] >> (hi & 7)) ^ (pre[f, q, lo >> 3] >> (lo & 7))) & 1
     return out, -1
 
@@ -104,10 +148,11 @@ def _add_candidate(f, q, base, lo, hi, nid, kind, cand, fs):
 
 
 @njit(inline="always")
-def _flip(f, bit, bob, perms, layout, node, cand, fs):
+def _flip(f, bit, bob, packed, perms, layout, node, cand, fs):
     """Correct Bob's ``bit`` and queue the smallest known odd block of each pass holding it."""
     n = bob.shape[1]
     bob[f, bit] ^= 1
+    packed[f, bit >> 6] ^= np.uint64(1) << np.uint64(bit & 63)
     fs[f, FLIPS] += 1
     for q in range(fs[f, CUR] + 1):
         pos = perms[1, q, bit]
@@ -146,7 +191,7 @@ def _flip(f, bit, bob, perms, layout, node, cand, fs):
 
 
 @njit(inline="always")
-def _step(f, i, bob, perms, layout, node, cand, fs, out, o_total, o_cap, may_ask):
+def _step(f, i, bob, packed, perms, layout, node, cand, fs, out, o_total, o_cap, may_ask):
     """Advance search ``i`` of frame ``f`` as far as known parities allow; if ``may_ask``,
     ask for the parity of the left half where it stops."""
     q = cand[f, i, 0]
@@ -158,7 +203,7 @@ def _step(f, i, bob, perms, layout, node, cand, fs, out, o_total, o_cap, may_ask
         if node[f, base + nid] != 1:
             return REMOVED
         if hi - lo == 1:
-            _flip(f, perms[0, q, lo], bob, perms, layout, node, cand, fs)
+            _flip(f, perms[0, q, lo], bob, packed, perms, layout, node, cand, fs)
             return REMOVED
         mid = lo + (hi - lo + 1) // 2
         lid = nid + 1
@@ -195,7 +240,7 @@ def _step(f, i, bob, perms, layout, node, cand, fs, out, o_total, o_cap, may_ask
 
 
 @njit(nogil=True)
-def _start_pass(f, bob, perms, layout, node, alice_root, fs):
+def _start_pass(f, bob, packed, masks, perms, layout, node, alice_root, fs):
     """Enter the next pass: clear its slots to unknown, then set Bob's error parity of
     each of its top-level blocks. (Each pass's slots are cleared here, just before use,
     so ``node`` may be a reused, uninitialised buffer.)"""
@@ -207,17 +252,17 @@ def _start_pass(f, bob, perms, layout, node, alice_root, fs):
     end = layout[1, q + 1] if q + 1 < layout.shape[1] else node.shape[1]
     node[f, layout[1, q]:end] = -1
     nb = (n + k - 1) // k
-    rest = 0  # Bob's parity of the whole frame, then of what the gathers left out
-    for j in range(n):
-        rest ^= bob[f, j]
+    rest = _masked_parity(packed, f, masks, -1)  # the frame, then what the blocks left out
     for b in range(nb):
-        par = 0
-        if b < nb - 1:  # the last block's parity is the rest: half the gathers at k = n/2
+        if b == nb - 1:  # the last block's parity is the rest
+            par = rest
+        elif nb == 2:  # the late passes' halves: words, not a gather of n/2 bits
+            par = _masked_parity(packed, f, masks, q)
+        else:
+            par = 0
             for j in range(b * k, b * k + k):
                 par ^= bob[f, perms[0, q, j]]
-            rest ^= par
-        else:
-            par = rest
+        rest ^= par
         node[f, layout[1, q] + b * (2 * k - 1)] = par ^ alice_root[f, layout[2, q] + b]
 
 
@@ -238,8 +283,8 @@ def _open_blocks(f, count, n, layout, node, cand, fs):
 
 
 @njit(nogil=True)
-def cascade_round(bob, perms, layout, node, alice_root, fs, cand, out, n_answered, answers,
-                  max_parallel):
+def cascade_round(bob, packed, masks, perms, layout, node, alice_root, fs, cand, out,
+                  n_answered, answers, max_parallel):
     """Apply the answers to the previous round's ``out[:n_answered]``, then run every frame
     until it waits on an answer or has finished all passes.
 
@@ -264,14 +309,14 @@ def cascade_round(bob, perms, layout, node, alice_root, fs, cand, out, n_answere
             continue  # finished
         while True:
             if fs[f, CUR] < 0:
-                _start_pass(f, bob, perms, layout, node, alice_root, fs)
+                _start_pass(f, bob, packed, masks, perms, layout, node, alice_root, fs)
             # 1. resolve everything known parities allow (flips cascade here).
             changed = True
             while changed:
                 changed = False
                 i = 0
                 while i < fs[f, COUNT]:
-                    if _step(f, i, bob, perms, layout, node, cand, fs, out, o_total, o_cap,
+                    if _step(f, i, bob, packed, perms, layout, node, cand, fs, out, o_total, o_cap,
                              False) == REMOVED:
                         last = fs[f, COUNT] - 1
                         for c in range(6):
@@ -296,7 +341,7 @@ def cascade_round(bob, perms, layout, node, alice_root, fs, cand, out, n_answere
                 asked_before = fs[f, ASKED]
                 for i in range(fs[f, COUNT]):
                     if cand[f, i, 5] == 1 or cand[f, i, 0] == low:
-                        _step(f, i, bob, perms, layout, node, cand, fs, out, o_total, o_cap,
+                        _step(f, i, bob, packed, perms, layout, node, cand, fs, out, o_total, o_cap,
                               True)
                 if fs[f, ASKED] > asked_before or fs[f, ASKED] >= o_cap:
                     break
@@ -304,5 +349,5 @@ def cascade_round(bob, perms, layout, node, alice_root, fs, cand, out, n_answere
             if fs[f, CUR] >= n_passes - 1:
                 fs[f, NEXT] = -1  # finished
                 break
-            _start_pass(f, bob, perms, layout, node, alice_root, fs)
+            _start_pass(f, bob, packed, masks, perms, layout, node, alice_root, fs)
     return o_total[0]

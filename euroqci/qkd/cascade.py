@@ -161,9 +161,16 @@ class CascadeOracle:
         if perm.ndim != 2 or perm.shape[1] != self._n:
             raise InvalidParameter("permutations.shape", perm.shape,
                                    f"must be (n_passes, {self._n})")
-        # every answer from two prefix parities: the shuffles are gathered once, not per
-        # question (Alice's answers were ~15 % of the link pipeline's Cascade time)
-        self._prefix = kern.prefix_parities(bits, perm)
+        # answers from prefix parities (two lookups each; a shuffle is gathered once per
+        # frame, not per question), built lazily per frame and pass: most late passes are
+        # only ever asked for their two halves, which come from packed words instead
+        self._bits, self._perm = bits, perm
+        self._packed = kern.pack_frames(bits)
+        half = -(-self._n // 2)
+        self._half = half
+        self._masks = kern.block_masks(perm, np.full(perm.shape[0], half, dtype=np.int64))
+        self._prefix = np.empty((self._n_frames, perm.shape[0], (self._n >> 3) + 1), np.uint8)
+        self._ready = np.zeros((self._n_frames, perm.shape[0]), dtype=bool)
 
     @classmethod
     def from_seed(cls, alice_bits: np.ndarray, seed: int) -> CascadeOracle:
@@ -176,7 +183,8 @@ class CascadeOracle:
 
     def __call__(self, request: ParityRequest) -> np.ndarray:
         rows = np.ascontiguousarray(request.rows, dtype=np.int64)
-        answers, bad = kern.range_parities(self._prefix, self._n, rows)
+        answers, bad = kern.range_parities(self._prefix, self._ready, self._bits, self._perm,
+                                           self._packed, self._masks, self._half, rows)
         if bad >= 0:
             raise InvalidParameter("parity request", rows[bad].tolist(),
                                    f"frame < {self._n_frames}, pass < "
@@ -243,6 +251,8 @@ def cascade_reconcile(
     round_trips = 1
 
     node = _node_buffer(n_frames, n_slots)
+    packed = kern.pack_frames(bob)  # kept equal to ``bob`` by the kernels' flips
+    masks = kern.block_masks(perms[0], ks)
     fs = np.zeros((n_frames, 6), dtype=np.int64)  # see _cascade_kernels
     fs[:, kern.CUR] = -1
     cap = int(nbs.max()) + min(max_parallel, n) + 16 * n_passes
@@ -250,8 +260,8 @@ def cascade_reconcile(
     out = np.zeros((n_frames * cap, 5), dtype=np.int64)
     answers = np.zeros(0, dtype=np.uint8)
     total = 0
-    while (total := kern.cascade_round(bob, perms, layout, node, alice_root, fs, cand, out,
-                                       total, answers, max_parallel)) > 0:
+    while (total := kern.cascade_round(bob, packed, masks, perms, layout, node, alice_root,
+                                       fs, cand, out, total, answers, max_parallel)) > 0:
         if round_trips >= _MAX_ROUNDS:
             raise RuntimeError("Cascade did not terminate; the parity oracle is inconsistent")
         answers = _answers(ask_parities, ParityRequest(out[:total, :4]))

@@ -145,17 +145,24 @@ def test_frame_error_rate_large_sample(qber):
     assert failures <= 6
 
 
-@pytest.mark.parametrize("n", [1, 7, 8, 9, 15, 16, 17, 64])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 15, 16, 17, 64, 65, 130])
 def test_oracle_answers_every_block_as_a_direct_sum(n):
-    """Alice's bit-packed prefix parities vs summing the shuffled bits, every (start, end)
-    of every pass and frame; lengths around the byte boundaries of the packing."""
+    """Alice's answers vs summing the shuffled bits: first the whole frame and its halves
+    (from packed words, before any prefix exists), then every (start, end) of every pass
+    and frame (bit-packed prefix parities, built on demand) and the halves again; lengths
+    around the byte and word boundaries of the packing."""
     rng = np.random.default_rng(n)
     bits = rng.integers(0, 2, (3, n), dtype=np.uint8)
     perm = cascade_permutations(n, 4, n)
+    half = -(-n // 2)
+    tops = np.array([(f, q, lo, hi) for f in range(3) for q in range(4)
+                     for lo, hi in ((0, n), (0, half), (half, n)) if lo < hi])
     rows = np.array([(f, q, lo, hi) for f in range(3) for q in range(4) for lo in range(n)
                      for hi in range(lo + 1, n + 1)])
-    expected = [int(bits[f, perm[q, lo:hi]].sum()) & 1 for f, q, lo, hi in rows]
-    assert CascadeOracle(bits, perm)(ParityRequest(rows)).tolist() == expected
+    oracle = CascadeOracle(bits, perm)
+    for request in (tops, rows, tops):
+        expected = [int(bits[f, perm[q, lo:hi]].sum()) & 1 for f, q, lo, hi in request]
+        assert oracle(ParityRequest(request)).tolist() == expected
 
 
 def test_bad_input_is_rejected():
