@@ -124,7 +124,7 @@ def sweep_vector_instructions() -> dict[str, int]:
     """zmm / ymm / scalar-float instruction counts in the compiled check-node sweep."""
     fresh = numba.njit(cache=False)(kern._sweep.py_func)
     f32, i64 = numba.float32[::1], numba.int64[::1]
-    fresh.compile((f32, f32, f32, f32, i64, i64, numba.float64, numba.float32))
+    fresh.compile((f32, f32, f32, f32, i64, i64, numba.float64, numba.float32, f32, f32))
     asm = "\n".join(fresh.inspect_asm().values())
     lines = [ln for ln in asm.splitlines() if ln.startswith("\tv")]
     return {"zmm": sum("%zmm" in ln for ln in lines), "ymm": sum("%ymm" in ln for ln in lines),

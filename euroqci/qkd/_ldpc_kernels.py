@@ -13,17 +13,16 @@ from euroqci.qkd._simd import (
     vcount_neg,
     vdiv,
     vexponent,
-    vflip_neg,
     vload,
     vmantissa,
     vmax,
     vmin,
     vmul,
     vpow2,
-    vsign,
+    vrint,
     vstore,
     vsub,
-    vtrunc,
+    vxor_sign,
     vzeros,
 )
 
@@ -53,66 +52,67 @@ def phi_table() -> np.ndarray:
     return (-np.log(np.tanh(x / 2.0))).astype(np.float32)
 
 
-# tanh(a/2) = (1 - e^-a)/(1 + e^-a) with e^-a = 2^y, y = -a log2(e) = k + f (integer k,
-# |f| <= 1/2) and 2^f by a quartic with 2^0 = 1 exactly (least squares in relative error,
-# 3e-6), so that tanh(a/2) keeps its relative accuracy for small a; ln(m) on [1, 2) by a
-# quintic in m - 1 (absolute error 1.2e-5). Plain arithmetic: no libm call, so it runs in
-# SIMD lanes; far finer than the table's bins of 1/64.
+# tanh(a/2) = (1 - e^-a)/(1 + e^-a) with e^-a = 2^y, y = -a log2(e) = k + f (k = rint(y),
+# |f| <= 1/2) and 2^f = 1 + f g(f), g a cubic fitted in relative error (1.5e-5 for 2^f - 1,
+# so tanh(a/2) keeps its relative accuracy for small a); ln(m) on [1, 2) as x h(x), x = m - 1,
+# h a cubic (relative error 4e-4). Plain arithmetic, no libm call, so it runs in SIMD
+# lanes; far finer than the table's bins of 1/64 (errors up to 0.08 in phi).
 _LOG2E = 1.4426950408889634
 _LN2 = 0.6931471805599453
-_EXP2 = (0.6931219696998596, 0.24023719131946564, 0.055916935205459595, 0.009600402787327766)
-_LOG1P = (0.9994349479675293, -0.49134746193885803, 0.28782469034194946, -0.13413330912590027,
-          0.03137662261724472)
+_EXP2 = (0.6931368708610535, 0.24023254215717316, 0.05583728849887848, 0.009617975912988186)
+_LOG1P = (0.9996067881584167, -0.48641014099121094, 0.2540143132209778, -0.07433592528104782)
+
+
+SCRATCH_PER_EDGE = 3  # vectors kept per edge of the check being updated (see _sweep)
 
 
 @njit
-def _tanh_half(a, slope):
-    """tanh(a/(2K)) per lane for a >= 0, ``slope`` = -log2(e)/K (relative error < 1e-4)."""
+def _exp_neg(a, slope):
+    """e^(-a/K) per lane for a >= 0, ``slope`` = -log2(e)/K (relative error of 1 - e^-a/K
+    < 2e-5, of e^-a/K < 1e-5; flushed to 2^-126 beyond a/K = 87)."""
     y = vmax(vmul(a, slope), vconst(-126.0))
-    k = vtrunc(vsub(y, vconst(0.5)))
+    k = vrint(y)
     f = vsub(y, k)
-    p = vconst(_EXP2[3])
-    p = vadd(vmul(p, f), vconst(_EXP2[2]))
-    p = vadd(vmul(p, f), vconst(_EXP2[1]))
-    p = vadd(vmul(p, f), vconst(_EXP2[0]))
-    p = vadd(vmul(p, f), vconst(1.0))
-    t = vmul(vpow2(k), p)
-    one = vconst(1.0)
-    return vdiv(vsub(one, t), vadd(one, t))
+    g = vadd(vmul(vconst(_EXP2[3]), f), vconst(_EXP2[2]))
+    g = vadd(vmul(g, f), vconst(_EXP2[1]))
+    g = vadd(vmul(g, f), vconst(_EXP2[0]))
+    return vmul(vpow2(k), vadd(vmul(g, f), vconst(1.0)))
 
 
 @njit
-def _atanh2(p, unit, cap):
-    """min(2 K atanh(p), cap) = min(K ln((1 + p)/(1 - p)), cap) per lane, 0 <= p <= 1."""
+def _atanh2(p, log_k, cap):
+    """min(2 K atanh(p), cap) = min(K ln((1 + p)/(1 - p)), cap) per lane, 0 <= p <= 1;
+    ``log_k`` = (K ln 2, K h_0, ..., K h_3)."""
     one = vconst(1.0)
     u = vdiv(vadd(one, p), vsub(one, p))
-    x = vsub(vmantissa(u), one)
-    r = vconst(_LOG1P[4])
-    r = vadd(vmul(r, x), vconst(_LOG1P[3]))
-    r = vadd(vmul(r, x), vconst(_LOG1P[2]))
-    r = vadd(vmul(r, x), vconst(_LOG1P[1]))
-    r = vadd(vmul(r, x), vconst(_LOG1P[0]))
-    r = vadd(vmul(vexponent(u), vconst(_LN2)), vmul(r, x))
-    return vmin(vmul(r, unit), cap)
+    x = vsub(vmantissa(u), vconst(1.0))
+    h = vadd(vmul(log_k[4], x), log_k[3])
+    h = vadd(vmul(h, x), log_k[2])
+    h = vadd(vmul(h, x), log_k[1])
+    return vmin(vadd(vmul(vexponent(u), log_k[0]), vmul(h, x)), cap)
 
 
 @njit
-def _sweep(post, msg, syn, scratch, check_ptr, check_vars, unit, cap, unsat_out):
+def _sweep(post, msg, syn, scratch, check_ptr, check_vars, unit, cap, keep, unsat_out):
     """One layered sum-product iteration over all checks for ``LANES`` frames at once.
 
     ``post[v*LANES + l]`` (a posteriori LLR), ``msg[e*LANES + l]`` (check-to-variable
-    message of edge ``e``), ``syn[c*LANES + l]`` (syndrome bit in the sign: -0.0 / +0.0);
-    ``scratch`` holds 3 vectors per edge of one check; LLRs are in units of 1/``unit``.
-    Check update in the tanh domain, ``tanh(|r_e|/2) = prod_{e' != e} tanh(|q_e'|/2)``,
-    the products excluding ``e`` from prefix and suffix products (no division), ``|r_e|``
-    capped at ``cap``. ``unsat_out[l]``: the number of checks whose hard decision was
-    unsatisfied when they were visited.
+    message of edge ``e``, read as 0 in the lanes where ``keep`` is 0: a frame's first
+    iteration), ``syn[c*LANES + l]`` (syndrome bit in the sign: -0.0 / +0.0);
+    ``scratch`` holds ``SCRATCH_PER_EDGE`` vectors per edge of one check; LLRs are in
+    units of 1/``unit``. Check update in the tanh domain, ``tanh(|r_e|/2) =
+    prod_{e' != e} tanh(|q_e'|/2)`` with ``tanh(a/2) = (1 - e^-a)/(1 + e^-a)``, the
+    products excluding ``e`` from prefix and suffix products (no division by a
+    possibly-zero factor), ``|r_e|`` capped at ``cap``. ``unsat_out[l]``: the
+    number of checks whose hard decision was unsatisfied when they were visited.
     """
     unsat = vzeros()
     one = vconst(1.0)
     slope = vconst(-_LOG2E / unit)
-    units = vconst(unit)
+    log_k = (vconst(_LN2 * unit), vconst(_LOG1P[0] * unit), vconst(_LOG1P[1] * unit),
+             vconst(_LOG1P[2] * unit), vconst(_LOG1P[3] * unit))
     caps = vconst(cap)
+    kept = vload(keep, 0)
     for c in range(check_ptr.shape[0] - 1):
         e0 = check_ptr[c]
         e1 = check_ptr[c + 1]
@@ -120,38 +120,38 @@ def _sweep(post, msg, syn, scratch, check_ptr, check_vars, unit, cap, unsat_out)
         neg = vload(syn, c * LANES)
         hard = neg
         for e in range(e0, e1):
-            p = vload(post, check_vars[e] * LANES)
-            q = vsub(p, vload(msg, e * LANES))
-            t = _tanh_half(vabs(q), slope)
-            k = 3 * (e - e0) * LANES
+            p = vload(post, check_vars[np.uintp(e)] * LANES)
+            q = vsub(p, vmul(vload(msg, e * LANES), kept))
+            t = _exp_neg(vabs(q), slope)
+            th = vdiv(vsub(one, t), vadd(one, t))  # tanh(|q|/2)
+            k = SCRATCH_PER_EDGE * (e - e0) * LANES
             vstore(scratch, k, q)
             vstore(scratch, k + LANES, prod)
-            vstore(scratch, k + 2 * LANES, t)
-            prod = vmul(prod, t)
-            neg = vflip_neg(neg, q)
-            hard = vflip_neg(hard, p)
+            vstore(scratch, k + 2 * LANES, th)
+            prod = vmul(prod, th)
+            neg = vxor_sign(neg, q)
+            hard = vxor_sign(hard, p)
         unsat = vcount_neg(unsat, hard)
         suffix = one
         for e in range(e1 - 1, e0 - 1, -1):
-            k = 3 * (e - e0) * LANES
+            k = SCRATCH_PER_EDGE * (e - e0) * LANES
             q = vload(scratch, k)
-            mag = _atanh2(vmul(vload(scratch, k + LANES), suffix), units, caps)
+            mag = _atanh2(vmul(vload(scratch, k + LANES), suffix), log_k, caps)
             suffix = vmul(suffix, vload(scratch, k + 2 * LANES))
-            r = vflip_neg(vsign(mag, neg), q)
+            r = vxor_sign(vxor_sign(mag, neg), q)
             vstore(msg, e * LANES, r)
-            vstore(post, check_vars[e] * LANES, vadd(q, r))
+            vstore(post, check_vars[np.uintp(e)] * LANES, vadd(q, r))
     vstore(unsat_out, 0, unsat)
 
 
 @njit
-def _start_lane(lane, f, llr, syndrome, post, msg, syn):
-    """Put frame ``f`` in ``lane``: a posteriori LLRs = channel LLRs, messages 0."""
+def _start_lane(lane, f, llr, syndrome, post, syn, keep):
+    """Put frame ``f`` in ``lane``: a posteriori LLRs = channel LLRs, messages read as 0."""
     for v in range(llr.shape[1]):
         post[v * LANES + lane] = llr[f, v]
-    for e in range(msg.shape[0] // LANES):
-        msg[e * LANES + lane] = 0.0
     for c in range(syndrome.shape[1]):
         syn[c * LANES + lane] = -0.0 if syndrome[f, c] else 0.0
+    keep[lane] = 0.0
 
 
 @njit
@@ -176,7 +176,7 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, pat
 
     The check update is the exact sum-product rule, ``tanh(|r_e|/2) = prod_{e' != e}
     tanh(|q_e'|/2)`` (equivalently ``|r_e| = phi(sum phi(|q_e'|))``, phi(x) = -ln tanh(x/2)),
-    evaluated in float32 arithmetic to ~1e-4 (``_tanh_half``, ``_atanh2``); min-sum was
+    evaluated in float32 arithmetic to ~1e-4 (``_exp_neg``, ``_atanh2``); min-sum was
     tried and fails on these irregular codes with high check degrees (messages
     overconfident). ``llr[f, v]`` = K ln P(x_v = 0)/P(x_v = 1) (float32). ``table`` is the
     phi table the decoder used to read (``phi_table``, or ``K phi(y / K)`` over K times its
@@ -205,25 +205,27 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, pat
     post = np.zeros(n * LANES, dtype=np.float32)
     msg = np.zeros(check_vars.shape[0] * LANES, dtype=np.float32)
     syn = np.zeros(m * LANES, dtype=np.float32)
-    scratch = np.zeros(3 * max_deg * LANES, dtype=np.float32)
+    scratch = np.zeros(SCRATCH_PER_EDGE * max_deg * LANES, dtype=np.float32)
     unsat = np.zeros(LANES, dtype=np.float32)
+    keep = np.ones(LANES, dtype=np.float32)
     frame = np.full(LANES, -1, dtype=np.int64)  # the frame in each lane, -1: idle
     best = np.zeros(LANES, dtype=np.int64)
     since = np.zeros(LANES, dtype=np.int64)
     if max_iter <= 0:  # no iteration: the hard decision of the channel LLRs
         for f in range(n_frames):
-            _start_lane(0, f, llr, syndrome, post, msg, syn)
+            _start_lane(0, f, llr, syndrome, post, syn, keep)
             _finish_lane(0, f, post, syndrome, check_ptr, check_vars, bits, ok)
         return bits, ok, iters
     queued = 0
     for lane in range(min(LANES, n_frames)):
-        _start_lane(lane, queued, llr, syndrome, post, msg, syn)
+        _start_lane(lane, queued, llr, syndrome, post, syn, keep)
         frame[lane] = queued
         best[lane] = m + 1
         queued += 1
     active = min(LANES, n_frames)
     while active > 0:
-        _sweep(post, msg, syn, scratch, check_ptr, check_vars, unit, table[0], unsat)
+        _sweep(post, msg, syn, scratch, check_ptr, check_vars, unit, table[0], keep, unsat)
+        keep[:] = 1.0
         for lane in range(LANES):
             f = frame[lane]
             if f < 0:
@@ -244,7 +246,7 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, pat
                 continue
             _finish_lane(lane, f, post, syndrome, check_ptr, check_vars, bits, ok)
             if queued < n_frames:  # refill the lane with the next frame
-                _start_lane(lane, queued, llr, syndrome, post, msg, syn)
+                _start_lane(lane, queued, llr, syndrome, post, syn, keep)
                 frame[lane] = queued
                 best[lane] = m + 1
                 since[lane] = 0

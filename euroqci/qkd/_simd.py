@@ -16,9 +16,9 @@ import numpy as np
 
 from euroqci.qkd._jit import JIT_ENABLED
 
-__all__ = ["LANES", "vabs", "vadd", "vconst", "vcount_neg", "vdiv", "vexponent", "vflip_neg",
-           "vload", "vmantissa", "vmax", "vmin", "vmul", "vpow2", "vsign", "vstore", "vsub",
-           "vtrunc", "vzeros"]
+__all__ = ["LANES", "vabs", "vadd", "vconst", "vcount_neg", "vdiv", "vexponent", "vload",
+           "vmantissa", "vmax", "vmin", "vmul", "vpow2", "vrint", "vstore", "vsub", "vxor_sign",
+           "vzeros"]
 
 LANES = 16  # float32 lanes per vector: one 64-byte cache line, one AVX-512 register
 _F = np.float32
@@ -74,9 +74,9 @@ def vconst(c: float) -> np.ndarray:
     return np.full(LANES, c, dtype=_F)
 
 
-def vtrunc(x: np.ndarray) -> np.ndarray:
-    """x rounded toward zero."""
-    return np.trunc(x)
+def vrint(x: np.ndarray) -> np.ndarray:
+    """x rounded to the nearest integer, ties to even."""
+    return np.rint(x)
 
 
 def vpow2(k: np.ndarray) -> np.ndarray:
@@ -99,14 +99,10 @@ def vabs(x: np.ndarray) -> np.ndarray:
     return np.abs(x)
 
 
-def vflip_neg(s: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """``s`` negated in the lanes where ``x < 0`` (accumulates a parity in the sign bit)."""
-    return np.where(x < 0, -s, s)
-
-
-def vsign(mag: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """``mag`` negated in the lanes where the sign bit of ``s`` is set."""
-    return np.where(np.signbit(s), -mag, mag)
+def vxor_sign(s: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``s`` negated in the lanes where the sign bit of ``x`` is set (XOR of sign bits:
+    accumulates a parity in the sign bit)."""
+    return (s.view(np.int32) ^ (x.view(np.int32) & np.int32(-(2**31)))).view(_F)
 
 
 def vcount_neg(acc: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -193,10 +189,10 @@ if JIT_ENABLED:  # pragma: no branch - the numba implementations of the same pri
         return f32vec(types.float32), codegen
 
     @intrinsic
-    def _trunc(typingctx, x):
+    def _rint(typingctx, x):
         def codegen(context, builder, sig, args):
             fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VTY, [_VTY]),
-                                                f"llvm.trunc.v{LANES}f32")
+                                                f"llvm.rint.v{LANES}f32")
             return builder.call(fn, [args[0]])
         return f32vec(x), codegen
 
@@ -229,17 +225,11 @@ if JIT_ENABLED:  # pragma: no branch - the numba implementations of the same pri
         return f32vec(x), codegen
 
     @intrinsic
-    def _flip_neg(typingctx, s, x):
+    def _xor_sign(typingctx, s, x):
         def codegen(context, builder, sig, args):
-            neg = builder.fcmp_ordered("<", args[1], _const(_VTY, 0.0))
-            return builder.select(neg, builder.fneg(args[0]), args[0])
+            sign = builder.and_(builder.bitcast(args[1], _ITY), _const(_ITY, -(2**31)))
+            return builder.bitcast(builder.xor(builder.bitcast(args[0], _ITY), sign), _VTY)
         return f32vec(s, x), codegen
-
-    @intrinsic
-    def _sign(typingctx, mag, s):
-        def codegen(context, builder, sig, args):
-            return builder.select(_signbit(builder, args[1]), builder.fneg(args[0]), args[0])
-        return f32vec(mag, s), codegen
 
     @intrinsic
     def _count_neg(typingctx, acc, s):
@@ -291,9 +281,9 @@ if JIT_ENABLED:  # pragma: no branch - the numba implementations of the same pri
     def _ol_const(c):
         return lambda c: _splat_const(np.float32(c))
 
-    @overload(vtrunc, jit_options=_OPTS)
-    def _ol_trunc(x):
-        return lambda x: _trunc(x)
+    @overload(vrint, jit_options=_OPTS)
+    def _ol_rint(x):
+        return lambda x: _rint(x)
 
     @overload(vpow2, jit_options=_OPTS)
     def _ol_pow2(k):
@@ -311,13 +301,9 @@ if JIT_ENABLED:  # pragma: no branch - the numba implementations of the same pri
     def _ol_abs(x):
         return lambda x: _abs(x)
 
-    @overload(vflip_neg, jit_options=_OPTS)
-    def _ol_flip_neg(s, x):
-        return lambda s, x: _flip_neg(s, x)
-
-    @overload(vsign, jit_options=_OPTS)
-    def _ol_sign(mag, s):
-        return lambda mag, s: _sign(mag, s)
+    @overload(vxor_sign, jit_options=_OPTS)
+    def _ol_xor_sign(s, x):
+        return lambda s, x: _xor_sign(s, x)
 
     @overload(vcount_neg, jit_options=_OPTS)
     def _ol_count_neg(acc, s):
