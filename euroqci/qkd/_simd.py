@@ -16,9 +16,9 @@ import numpy as np
 
 from euroqci.qkd._jit import JIT_ENABLED
 
-__all__ = ["LANES", "vabs", "vadd", "vconst", "vcount_neg", "vdiv", "vexponent", "vload",
-           "vmantissa", "vmax", "vmin", "vmul", "vpow2", "vrint", "vstore", "vsub", "vxor_sign",
-           "vzeros"]
+__all__ = ["LANES", "prefetch", "vabs", "vadd", "vconst", "vcount_neg", "vdiv", "vexponent",
+           "vload", "vmantissa", "vmax", "vmin", "vmul", "vpow2", "vrint", "vstore", "vsub",
+           "vxor_sign", "vzeros"]
 
 LANES = 16  # float32 lanes per vector: one 64-byte cache line, one AVX-512 register
 _F = np.float32
@@ -37,6 +37,10 @@ def vload(a: np.ndarray, i: int) -> np.ndarray:
 def vstore(a: np.ndarray, i: int, x: np.ndarray) -> None:
     """``a[i:i + LANES] = x``."""
     a[i:i + LANES] = x
+
+
+def prefetch(a: np.ndarray, i: int) -> None:
+    """Hint that ``a[i:i + LANES]`` will be read and written soon (no effect without numba)."""
 
 
 def vadd(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -163,6 +167,18 @@ if JIT_ENABLED:  # pragma: no branch - the numba implementations of the same pri
             return context.get_dummy_value()
         return types.none(a, i, x), codegen
 
+    @intrinsic
+    def _prefetch(typingctx, a, i):
+        def codegen(context, builder, sig, args):
+            ptr = _data_ptr(context, builder, sig.args[0], args[0], args[1])
+            i32 = ir.IntType(32)
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32]),
+                "llvm.prefetch.p0")
+            builder.call(fn, [ptr, ir.Constant(i32, 1), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+        return types.none(a, i), codegen
+
     def _binary(op):
         @intrinsic
         def impl(typingctx, x, y):
@@ -252,6 +268,10 @@ if JIT_ENABLED:  # pragma: no branch - the numba implementations of the same pri
     @overload(vstore, jit_options=_OPTS)
     def _ol_store(a, i, x):
         return lambda a, i, x: _store(a, i, x)
+
+    @overload(prefetch, jit_options=_OPTS)
+    def _ol_prefetch(a, i):
+        return lambda a, i: _prefetch(a, i)
 
     @overload(vadd, jit_options=_OPTS)
     def _ol_add(x, y):
