@@ -21,6 +21,7 @@ import argparse
 import json
 import re
 import statistics
+import sys
 import time
 
 import numba
@@ -190,12 +191,11 @@ def main() -> int:
                    "kernel_ns_per_edge_iter_frame": kcpu / edge_iters * 1e9,
                    "kernel_first_attempt_frames": frames}
             rows.append(row)
-            if not args.json:
-                print(f"Q={q:.3f} {name:9s} f={row['efficiency']:.4f} FER={row['fer']:.4f} "
-                      f"({row['not_converged']} lost, {row['undetected']} wrong of "
-                      f"{args.frames}) {row['throughput_bps_per_cpu'] / 1e6:.2f} Mbit/s per "
-                      f"CPU-s, kernel {row['kernel_ns_per_edge_iter_frame']:.3f} ns/edge-iter-"
-                      f"frame", flush=True)
+            print(f"Q={q:.3f} {name:9s} f={row['efficiency']:.4f} FER={row['fer']:.4f} "
+                  f"({row['not_converged']} lost, {row['undetected']} wrong of "
+                  f"{args.frames}) {row['throughput_bps_per_cpu'] / 1e6:.2f} Mbit/s per "
+                  f"CPU-s, kernel {row['kernel_ns_per_edge_iter_frame']:.3f} ns/edge-iter-"
+                  f"frame", file=sys.stderr if args.json else sys.stdout, flush=True)
     report = {"machine": _machine(), "n": args.n, "sweep_instructions":
               sweep_vector_instructions(), "results": rows}
     print(json.dumps(report if args.json else {k: report[k] for k in
