@@ -30,16 +30,28 @@ from euroqci.qkd._simd import (
 
 @njit
 def syndromes(words, check_ptr, check_vars):
-    """s = H x (mod 2) for each row of ``words`` (uint8[n_frames, n])."""
-    n_frames = words.shape[0]
+    """s = H x (mod 2) for each row of ``words`` (uint8[n_frames, n] of 0/1), uint8[n_frames,
+    m]: the frames packed 64 to a uint64 word, one XOR per edge for 64 frames."""
+    n_frames, n = words.shape
     m = check_ptr.shape[0] - 1
-    out = np.zeros((n_frames, m), dtype=np.uint8)
+    width = (n_frames + 63) // 64
+    packed = np.zeros((n, width), dtype=np.uint64)
     for f in range(n_frames):
-        for c in range(m):
-            s = 0
+        j, bit = f // 64, np.uint64(f % 64)
+        for v in range(n):
+            packed[v, j] |= np.uint64(words[f, v] & 1) << bit
+    acc = np.zeros((m, width), dtype=np.uint64)
+    for c in range(m):
+        for j in range(width):
+            x = np.uint64(0)
             for e in range(check_ptr[c], check_ptr[c + 1]):
-                s ^= words[f, check_vars[e]]
-            out[f, c] = s
+                x ^= packed[check_vars[e], j]
+            acc[c, j] = x
+    out = np.empty((n_frames, m), dtype=np.uint8)
+    for f in range(n_frames):
+        j, bit = f // 64, np.uint64(f % 64)
+        for c in range(m):
+            out[f, c] = (acc[c, j] >> bit) & np.uint64(1)
     return out
 
 

@@ -46,6 +46,13 @@ def code():
     return build_ldpc_code(2000, 0.6)
 
 
+@pytest.mark.parametrize("n_frames", [0, 1, 70])
+def test_syndromes_packed_64_frames_to_a_word(code, n_frames):
+    words = np.random.default_rng(n_frames).integers(0, 2, (n_frames, code.n), dtype=np.uint8)
+    expect = (words.astype(np.int64) @ code.dense().T.astype(np.int64)) % 2
+    assert np.array_equal(kern.syndromes(words, code.check_ptr, code.check_vars), expect)
+
+
 def test_decodes_what_the_reference_decodes_on_easy_frames(code):
     # BSC threshold of the R = 0.6 distribution: p* = 0.0840 (ISIT 2009 Table I); at 4 % a
     # 2000-symbol code decodes nearly every frame (an error floor of a few % remains)
