@@ -12,9 +12,11 @@ from euroqci.qkd._simd import (
     vadd,
     vconst,
     vcount_neg,
+    vcount_neg_first,
     vdiv,
     vexponent,
     vload,
+    vload_split,
     vmantissa,
     vmax,
     vmin,
@@ -22,7 +24,9 @@ from euroqci.qkd._simd import (
     vpow2,
     vrint,
     vstore,
+    vstore_split,
     vsub,
+    vsum,
     vxor_sign,
     vzeros,
 )
@@ -188,6 +192,146 @@ def _finish_lane(lane, f, post, syndrome, check_ptr, check_vars, bits, ok):
 
 
 @njit
+def _circulant_lift(check_ptr, check_vars, n):
+    """The largest Z >= 2 for which H is a Z-fold circulant lift of a base graph without
+    repeated edges (check ``b Z + i`` has the variables ``V_k Z + (i + s_k) mod Z``, as
+    :func:`euroqci.qkd._ldpc_construction.lift` builds them); 1 if there is none."""
+    m = check_ptr.shape[0] - 1
+    a, b = n, m
+    while b:
+        a, b = b, a % b
+    for z in range(a, 1, -1):
+        if a % z == 0 and _is_lift(check_ptr, check_vars, n, z):
+            return z
+    return 1
+
+
+@njit
+def _is_lift(check_ptr, check_vars, n, z):
+    seen = np.full(n // z, -1, dtype=np.int64)
+    for b in range((check_ptr.shape[0] - 1) // z):
+        c0 = b * z
+        d = check_ptr[c0 + 1] - check_ptr[c0]
+        for k in range(d):
+            v0 = check_vars[check_ptr[c0] + k]
+            if seen[v0 // z] == b:
+                return False
+            seen[v0 // z] = b
+            for i in range(1, z):
+                if check_ptr[c0 + i + 1] - check_ptr[c0 + i] != d:
+                    return False
+                v = check_vars[check_ptr[c0 + i] + k]
+                if v // z != v0 // z or v % z != (v0 + i) % z:
+                    return False
+    return True
+
+
+@njit
+def _sweep_lift(post, msg, syn, scratch, check_ptr, check_vars, z, unit, cap):
+    """One layered iteration for one frame of a Z-fold lifted code, ``LANES`` checks of a
+    row block (which share no variable) side by side: the same arithmetic per check as
+    ``_sweep``. ``post[LANES + v]``, ``msg[g zp + i]`` (base edge g = edge k of base check
+    b, zp = Z rounded up to LANES), ``syn[b zp + i]``; returns the unsatisfied-check count.
+    """
+    zp = -(-z // LANES) * LANES
+    unsat = vzeros()
+    one = vconst(1.0)
+    slope = vconst(-_LOG2E / unit)
+    log_k = (vconst(_LN2 * unit), vconst(_LOG1P[0] * unit), vconst(_LOG1P[1] * unit),
+             vconst(_LOG1P[2] * unit), vconst(_LOG1P[3] * unit))
+    caps = vconst(cap)
+    for b in range((check_ptr.shape[0] - 1) // z):
+        e0 = check_ptr[b * z]
+        d = check_ptr[b * z + 1] - e0
+        g0 = e0 // z  # base edges of the row block: the first check's edges, in order
+        for i0 in range(0, z, LANES):
+            prod = one
+            neg = vload(syn, b * zp + i0)
+            hard = neg
+            for k in range(d):
+                v0 = check_vars[e0 + k]
+                start = (v0 + i0) % z
+                lo = LANES + v0 - v0 % z + start  # lanes below z - start: no wrap
+                hi = lo - z if z - start < LANES else lo
+                p = vload_split(post, lo, hi, z - start)
+                q = vsub(p, vload(msg, (g0 + k) * zp + i0))
+                t = _exp_neg(vabs(q), slope)
+                th = vdiv(vsub(one, t), vadd(one, t))
+                j = SCRATCH_PER_EDGE * k * LANES
+                vstore(scratch, j, q)
+                vstore(scratch, j + LANES, prod)
+                vstore(scratch, j + 2 * LANES, th)
+                prod = vmul(prod, th)
+                neg = vxor_sign(neg, q)
+                hard = vxor_sign(hard, p)
+            unsat = vcount_neg_first(unsat, hard, z - i0)
+            suffix = one
+            for k in range(d - 1, -1, -1):
+                j = SCRATCH_PER_EDGE * k * LANES
+                q = vload(scratch, j)
+                mag = _atanh2(vmul(vload(scratch, j + LANES), suffix), log_k, caps)
+                suffix = vmul(suffix, vload(scratch, j + 2 * LANES))
+                r = vxor_sign(vxor_sign(mag, neg), q)
+                vstore(msg, (g0 + k) * zp + i0, r)
+                v0 = check_vars[e0 + k]
+                start = (v0 + i0) % z
+                lo = LANES + v0 - v0 % z + start
+                hi = lo - z if z - start < LANES else lo
+                vstore_split(post, lo, hi, z - start, z - i0, vadd(q, r))
+    return vsum(unsat)
+
+
+@njit
+def _decode_lift(llr, syndrome, check_ptr, check_vars, z, max_iter, unit, cap, patience):
+    """``decode_layered_bp`` for a Z-fold lifted code, one frame at a time."""
+    n_frames, n = llr.shape
+    m = check_ptr.shape[0] - 1
+    zp = -(-z // LANES) * LANES
+    max_deg = 0
+    for c in range(m):
+        max_deg = max(max_deg, check_ptr[c + 1] - check_ptr[c])
+    bits = np.zeros((n_frames, n), dtype=np.uint8)
+    ok = np.zeros(n_frames, dtype=np.bool_)
+    iters = np.zeros(n_frames, dtype=np.int64)
+    post = np.zeros(n + 2 * LANES, dtype=np.float32)  # a vector of padding either side
+    msg = np.zeros(check_vars.shape[0] // z * zp, dtype=np.float32)
+    syn = np.zeros(m // z * zp, dtype=np.float32)
+    scratch = np.zeros(SCRATCH_PER_EDGE * max_deg * LANES, dtype=np.float32)
+    for f in range(n_frames):
+        post[LANES:LANES + n] = llr[f]
+        msg[:] = 0.0
+        for c in range(m):
+            syn[c // z * zp + c % z] = -0.0 if syndrome[f, c] else 0.0
+        best = m + 1
+        since = 0
+        for it in range(max_iter):
+            unsat = int(_sweep_lift(post, msg, syn, scratch, check_ptr, check_vars, z, unit,
+                                    cap))
+            iters[f] = it + 1
+            if unsat == 0 and it > 0:
+                break
+            if unsat < best:
+                best = unsat
+                since = 0
+            else:
+                since += 1
+                if since >= patience:
+                    break
+        for v in range(n):
+            bits[f, v] = 1 if post[LANES + v] < 0 else 0
+        good = True
+        for c in range(m):
+            x = syndrome[f, c]
+            for e in range(check_ptr[c], check_ptr[c + 1]):
+                x ^= bits[f, check_vars[e]]
+            if x:
+                good = False
+                break
+        ok[f] = good
+    return bits, ok, iters
+
+
+@njit
 def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, patience):
     """Layered belief-propagation decoding of ``x`` with ``H x = syndrome``.
 
@@ -208,11 +352,20 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, pat
 
     ``LANES`` frames are decoded side by side in SIMD lanes (messages stored
     ``[edge, lane]``); a lane whose frame stops takes the next frame at once. The lanes do
-    not interact: a frame decodes to the same result whatever its neighbours.
+    not interact: a frame decodes to the same result whatever its neighbours. Too few
+    frames to fill the lanes, of a code that is a circulant lift (the long codes of
+    ``ldpc_codes``), are decoded one at a time with ``LANES`` checks of a row block in the
+    lanes instead (``_decode_lift``: the same results, ~12x less work for one frame).
     """
     n_frames, n = llr.shape
     m = check_ptr.shape[0] - 1
     unit = table.shape[0] / (_PHI_MAX * _PHI_STEP)
+    if 0 < n_frames < LANES and max_iter > 0:
+        z = _circulant_lift(check_ptr, check_vars, n)
+        # row-block lanes used per vector ~ z / ceil(z / LANES): better below that many frames
+        if z > 1 and n_frames * -(-z // LANES) < z:
+            return _decode_lift(llr, syndrome, check_ptr, check_vars, z, max_iter, unit,
+                                table[0], patience)
     max_deg = 0
     for c in range(m):
         max_deg = max(max_deg, check_ptr[c + 1] - check_ptr[c])

@@ -16,9 +16,9 @@ import numpy as np
 
 from euroqci.qkd._jit import JIT_ENABLED
 
-__all__ = ["LANES", "prefetch", "vabs", "vadd", "vconst", "vcount_neg", "vdiv", "vexponent",
-           "vload", "vmantissa", "vmax", "vmin", "vmul", "vpow2", "vrint", "vstore", "vsub",
-           "vxor_sign", "vzeros"]
+__all__ = ["LANES", "prefetch", "vabs", "vadd", "vconst", "vcount_neg", "vcount_neg_first",
+           "vdiv", "vexponent", "vload", "vload_split", "vmantissa", "vmax", "vmin", "vmul",
+           "vpow2", "vrint", "vstore", "vstore_split", "vsub", "vsum", "vxor_sign", "vzeros"]
 
 LANES = 16  # float32 lanes per vector: one 64-byte cache line, one AVX-512 register
 _F = np.float32
@@ -37,6 +37,34 @@ def vload(a: np.ndarray, i: int) -> np.ndarray:
 def vstore(a: np.ndarray, i: int, x: np.ndarray) -> None:
     """``a[i:i + LANES] = x``."""
     a[i:i + LANES] = x
+
+
+def vload_split(a: np.ndarray, lo: int, hi: int, split: int) -> np.ndarray:
+    """Lane l from ``a[lo + l]`` if l < ``split``, else from ``a[hi + l]`` (a rotated read,
+    e.g. of a circulant block); ``a[lo:lo + LANES]`` and ``a[hi:hi + LANES]`` must lie in
+    ``a`` (numba reads both)."""
+    lane = np.arange(LANES)
+    return a[np.where(lane < split, lo + lane, hi + lane)]
+
+
+def vstore_split(a: np.ndarray, lo: int, hi: int, split: int, valid: int,
+                 x: np.ndarray) -> None:
+    """The lanes l < ``valid`` of x to ``a[lo + l]`` if l < ``split``, else ``a[hi + l]``."""
+    for lane in range(min(valid, LANES)):
+        a[(lo if lane < split else hi) + lane] = x[lane]
+
+
+def vcount_neg_first(acc: np.ndarray, s: np.ndarray, valid: int) -> np.ndarray:
+    """``acc + 1`` in the lanes l < ``valid`` where the sign bit of ``s`` is set."""
+    return acc + (np.signbit(s) & (np.arange(LANES) < valid)).astype(_F)
+
+
+def vsum(x: np.ndarray) -> float:
+    """The sum of the lanes, in lane order."""
+    total = _F(0.0)
+    for v in x:
+        total = _F(total + v)
+    return total
 
 
 def prefetch(a: np.ndarray, i: int) -> None:
@@ -179,6 +207,57 @@ if JIT_ENABLED:  # pragma: no branch - the numba implementations of the same pri
             return context.get_dummy_value()
         return types.none(a, i), codegen
 
+    _IOTA = ir.Constant(_ITY, list(range(LANES)))
+    _MASK = ir.VectorType(ir.IntType(1), LANES)
+
+    def _lanes_below(builder, bound):
+        return builder.icmp_signed("<", _IOTA, _splat(builder, builder.trunc(bound, ir.IntType(32)),
+                                                      _ITY))
+
+    @intrinsic
+    def _load_split(typingctx, a, lo, hi, split):
+        def codegen(context, builder, sig, args):
+            low = builder.load(_data_ptr(context, builder, sig.args[0], args[0], args[1]),
+                               align=4, typ=_VTY)
+            high = builder.load(_data_ptr(context, builder, sig.args[0], args[0], args[2]),
+                                align=4, typ=_VTY)
+            return builder.select(_lanes_below(builder, args[3]), low, high)
+        return f32vec(a, lo, hi, split), codegen
+
+    @intrinsic
+    def _store_split(typingctx, a, lo, hi, split, valid, x):
+        def codegen(context, builder, sig, args):
+            below = _lanes_below(builder, args[3])
+            keep = _lanes_below(builder, args[4])
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [_VTY, _VTY.as_pointer(),
+                                                                ir.IntType(32), _MASK]),
+                f"llvm.masked.store.v{LANES}f32.p0")
+            align = ir.Constant(ir.IntType(32), 4)
+            for index, mask in ((args[1], builder.and_(below, keep)),
+                                (args[2], builder.and_(builder.not_(below), keep))):
+                ptr = _data_ptr(context, builder, sig.args[0], args[0], index)
+                builder.call(fn, [args[5], ptr, align, mask])
+            return context.get_dummy_value()
+        return types.none(a, lo, hi, split, valid, x), codegen
+
+    @intrinsic
+    def _count_neg_first(typingctx, acc, s, valid):
+        def codegen(context, builder, sig, args):
+            hit = builder.and_(_signbit(builder, args[1]), _lanes_below(builder, args[2]))
+            one = builder.select(hit, _const(_VTY, 1.0), _const(_VTY, 0.0))
+            return builder.fadd(args[0], one)
+        return f32vec(acc, s, valid), codegen
+
+    @intrinsic
+    def _sum(typingctx, x):
+        def codegen(context, builder, sig, args):
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.FloatType(), [ir.FloatType(), _VTY]),
+                f"llvm.vector.reduce.fadd.v{LANES}f32")
+            return builder.call(fn, [ir.Constant(ir.FloatType(), 0.0), args[0]])
+        return types.float32(x), codegen
+
     def _binary(op):
         @intrinsic
         def impl(typingctx, x, y):
@@ -268,6 +347,22 @@ if JIT_ENABLED:  # pragma: no branch - the numba implementations of the same pri
     @overload(vstore, jit_options=_OPTS)
     def _ol_store(a, i, x):
         return lambda a, i, x: _store(a, i, x)
+
+    @overload(vload_split, jit_options=_OPTS)
+    def _ol_load_split(a, lo, hi, split):
+        return lambda a, lo, hi, split: _load_split(a, lo, hi, split)
+
+    @overload(vstore_split, jit_options=_OPTS)
+    def _ol_store_split(a, lo, hi, split, valid, x):
+        return lambda a, lo, hi, split, valid, x: _store_split(a, lo, hi, split, valid, x)
+
+    @overload(vcount_neg_first, jit_options=_OPTS)
+    def _ol_count_neg_first(acc, s, valid):
+        return lambda acc, s, valid: _count_neg_first(acc, s, valid)
+
+    @overload(vsum, jit_options=_OPTS)
+    def _ol_sum(x):
+        return lambda x: _sum(x)
 
     @overload(prefetch, jit_options=_OPTS)
     def _ol_prefetch(a, i):

@@ -9,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from benchmarks.bench_ldpc_decoder import reference_decode_layered_bp
 from euroqci.qkd import _ldpc_kernels as kern
 from euroqci.qkd import _simd
 from euroqci.qkd._jit import JIT_ENABLED, njit
+from euroqci.qkd._ldpc_construction import lift
 from euroqci.qkd.ldpc_codes import build_ldpc_code
 
 TABLE = kern.phi_table()
@@ -89,6 +91,25 @@ def test_lanes_are_independent_and_refilled(code):
             assert np.array_equal(a[0], b[f])
 
 
+def test_lifted_code_decodes_the_same_one_row_block_at_a_time(code):
+    # a 20-fold circulant lift (as ldpc_codes builds codes longer than 16384): a few frames
+    # go through _decode_lift (20 checks of a row block in the lanes), many through the
+    # frame lanes; both give exactly the same bits, verdicts and iteration counts
+    z = 20
+    shifts = np.random.default_rng(8).integers(0, z, code.check_vars.shape[0])
+    ptr, cv = lift(code.check_ptr, code.check_vars, shifts, z)
+    lifted = SimpleNamespace(n=code.n * z, check_ptr=ptr, check_vars=cv)
+    assert kern._circulant_lift(ptr, cv, lifted.n) == z
+    assert kern._circulant_lift(code.check_ptr, code.check_vars, code.n) == 1
+    llr, syn, words = _frames(lifted, 20, 0.045, seed=8)
+    batch = _decode(kern.decode_layered_bp, lifted, llr, syn)  # 20 frames: frame lanes
+    few = _decode(kern.decode_layered_bp, lifted, llr[:3], syn[:3])  # 3 frames: row blocks
+    one_by_one = kern._decode_lift(llr, syn, ptr, cv, z, MAX_ITER, 1.0, TABLE[0], PATIENCE)
+    assert batch[1].sum() >= 17 and len(set(batch[2].tolist())) > 3
+    for a, b, c in zip(batch, few, one_by_one, strict=True):
+        assert np.array_equal(a, c) and np.array_equal(a[:3], b)
+
+
 def test_early_termination_and_stall_stop(code):
     llr, syn, words = _frames(code, 2, 0.001, seed=4)
     llr[:] = (1.0 - 2.0 * words) * 10.0  # no error: satisfied from the first iteration,
@@ -118,25 +139,34 @@ def test_same_words_with_a_scaled_table(code):
 
 
 def test_same_results_without_numba(tmp_path):
-    # EUROQCI_DISABLE_JIT=1 runs the kernel as plain Python on numpy vectors of LANES:
-    # bit-identical, since the LLVM vector code has no fast-math flags
+    # EUROQCI_DISABLE_JIT=1 runs the kernels as plain Python on numpy vectors of LANES:
+    # bit-identical, since the LLVM vector code has no fast-math flags. Three frames of a
+    # plain code (frame lanes) and two of a 3-fold lift (row-block lanes)
     small = build_ldpc_code(400, 0.6)
-    llr, syn, _ = _frames(small, 3, 0.03, seed=6, punctured=20)
-    fast = _decode(kern.decode_layered_bp, small, llr, syn, max_iter=30)
-    np.savez(tmp_path / "in.npz", llr=llr, syn=syn, ptr=small.check_ptr, vars=small.check_vars)
+    shifts = np.random.default_rng(6).integers(0, 3, small.check_vars.shape[0])
+    ptr, cv = lift(small.check_ptr, small.check_vars, shifts, 3)
+    lifted = SimpleNamespace(n=3 * small.n, check_ptr=ptr, check_vars=cv)
+    cases = [(small, 3), (lifted, 2)]
+    fast = []
+    for i, (c, n_frames) in enumerate(cases):
+        llr, syn, _ = _frames(c, n_frames, 0.03, seed=6, punctured=20)
+        fast.append(_decode(kern.decode_layered_bp, c, llr, syn, max_iter=30))
+        np.savez(tmp_path / f"in{i}.npz", llr=llr, syn=syn, ptr=c.check_ptr, vars=c.check_vars)
     script = (
         "import sys, numpy as np\n"
         "from euroqci.qkd import _ldpc_kernels as k\n"
         "assert not hasattr(k.decode_layered_bp, 'py_func')\n"
-        "d = np.load(sys.argv[1])\n"
-        "out = k.decode_layered_bp(d['llr'], d['syn'], d['ptr'], d['vars'], 30, k.phi_table(), 8)\n"
-        "np.savez(sys.argv[2], *out)\n")
+        "for i in range(2):\n"
+        "    d = np.load(f'{sys.argv[1]}/in{i}.npz')\n"
+        "    out = k.decode_layered_bp(d['llr'], d['syn'], d['ptr'], d['vars'], 30,\n"
+        "                              k.phi_table(), 8)\n"
+        "    np.savez(f'{sys.argv[1]}/out{i}.npz', *out)\n")
     env = dict(os.environ, EUROQCI_DISABLE_JIT="1")
-    subprocess.run([sys.executable, "-c", script, tmp_path / "in.npz", tmp_path / "out.npz"],
-                   env=env, check=True, timeout=120)
-    plain = np.load(tmp_path / "out.npz")
-    for i, a in enumerate(fast):
-        assert np.array_equal(a, plain[f"arr_{i}"])
+    subprocess.run([sys.executable, "-c", script, tmp_path], env=env, check=True, timeout=120)
+    for i, result in enumerate(fast):
+        plain = np.load(tmp_path / f"out{i}.npz")
+        for j, a in enumerate(result):
+            assert np.array_equal(a, plain[f"arr_{j}"])
 
 
 def test_llr_unit_from_the_table_length(code):
@@ -206,3 +236,27 @@ def test_primitives_identical_with_and_without_numba(xs, ys):
         plain = np.zeros_like(out)
         _all_primitives.py_func(x, y, pos, plain)
     assert np.array_equal(out.view(np.int32), plain.view(np.int32))
+
+
+@njit
+def _split_primitives(a, x, lo, hi, split, valid, out):
+    _simd.vstore_split(out, lo, hi, split, valid, _simd.vload_split(a, lo, hi, split))
+    xv = _simd.vload(x, 0)
+    return _simd.vsum(_simd.vcount_neg_first(_simd.vzeros(), xv, valid)), _simd.vsum(xv)
+
+
+@pytest.mark.skipif(not JIT_ENABLED, reason="numba disabled: only one path")
+def test_rotated_reads_and_masked_writes_identical_with_and_without_numba():
+    rng = np.random.default_rng(9)
+    a = rng.normal(size=64).astype(np.float32)
+    x = rng.normal(size=_simd.LANES).astype(np.float32)
+    for split in range(0, _simd.LANES + 2):
+        for valid in (1, 5, _simd.LANES, 40):
+            outs = [np.zeros(64, dtype=np.float32) for _ in range(2)]
+            sums = [f(a, x, 30, 10, split, valid, out) for f, out in
+                    zip((_split_primitives, _split_primitives.py_func), outs, strict=True)]
+            assert np.array_equal(outs[0], outs[1]) and sums[0] == sums[1]
+            lane = np.arange(_simd.LANES)[:valid]
+            assert np.array_equal(outs[1][np.where(lane < split, 30, 10) + lane],
+                                  a[np.where(lane < split, 30, 10) + lane])
+            assert sums[1][0] == np.sum(x[:valid] < 0)
