@@ -82,6 +82,9 @@ _LOG1P = (0.9996067881584167, -0.48641014099121094, 0.2540143132209778, -0.07433
 
 SCRATCH_PER_EDGE = 3  # vectors kept per edge of the check being updated (see _sweep)
 _PREFETCH_EDGES = 40  # how far ahead the sweep prefetches a posteriori LLRs
+# time per edge and frame, frame lanes over row-block lanes at equal lanes busy (measured
+# 0.65 / 0.95 ns at n = 2e5): the row-block lanes pay rotated reads and masked writes
+_ROWS_VS_FRAMES = 0.7
 
 
 @njit
@@ -176,22 +179,6 @@ def _start_lane(lane, f, llr, syndrome, post, syn, keep):
 
 
 @njit
-def _finish_lane(lane, f, post, syndrome, check_ptr, check_vars, bits, ok):
-    """Hard decision of ``lane`` into ``bits[f]``; ``ok[f]`` if it satisfies the syndrome."""
-    for v in range(bits.shape[1]):
-        bits[f, v] = 1 if post[v * LANES + lane] < 0 else 0
-    good = True
-    for c in range(check_ptr.shape[0] - 1):
-        s = syndrome[f, c]
-        for e in range(check_ptr[c], check_ptr[c + 1]):
-            s ^= bits[f, check_vars[e]]
-        if s:
-            good = False
-            break
-    ok[f] = good
-
-
-@njit
 def _circulant_lift(check_ptr, check_vars, n):
     """The largest Z >= 2 for which H is a Z-fold circulant lift of a base graph without
     repeated edges (check ``b Z + i`` has the variables ``V_k Z + (i + s_k) mod Z``, as
@@ -282,53 +269,90 @@ def _sweep_lift(post, msg, syn, scratch, check_ptr, check_vars, z, unit, cap):
 
 
 @njit
-def _decode_lift(llr, syndrome, check_ptr, check_vars, z, max_iter, unit, cap, patience):
+def _lift_workspace(n, m, n_edges, z, max_deg):
+    """(post, msg, syn, scratch) of ``_sweep_lift`` for one frame."""
+    zp = -(-z // LANES) * LANES
+    return (np.zeros(n + 2 * LANES, dtype=np.float32),  # a vector of padding either side
+            np.zeros(n_edges // z * zp, dtype=np.float32),
+            np.zeros(m // z * zp, dtype=np.float32),
+            np.zeros(SCRATCH_PER_EDGE * max_deg * LANES, dtype=np.float32))
+
+
+@njit
+def _iterate_lift(work, check_ptr, check_vars, z, unit, cap, it, best, since, max_iter,
+                  patience):
+    """Iterations ``it``, ``it + 1``, ... of one frame until it stops (same rules as the
+    frame lanes, from the stall state ``best``, ``since``); returns the iteration count."""
+    post, msg, syn, scratch = work
+    while it < max_iter:
+        unsat = int(_sweep_lift(post, msg, syn, scratch, check_ptr, check_vars, z, unit, cap))
+        it += 1
+        if unsat == 0 and it > 1:
+            break
+        if unsat < best:
+            best = unsat
+            since = 0
+        else:
+            since += 1
+            if since >= patience:
+                break
+    return it
+
+
+@njit
+def _finish(post, offset, stride, f, syndrome, check_ptr, check_vars, bits, ok):
+    """Hard decision ``post[offset + v stride] < 0`` into ``bits[f]``; ``ok[f]`` if it
+    satisfies the syndrome."""
+    for v in range(bits.shape[1]):
+        bits[f, v] = 1 if post[offset + v * stride] < 0 else 0
+    good = True
+    for c in range(check_ptr.shape[0] - 1):
+        s = syndrome[f, c]
+        for e in range(check_ptr[c], check_ptr[c + 1]):
+            s ^= bits[f, check_vars[e]]
+        if s:
+            good = False
+            break
+    ok[f] = good
+
+
+@njit
+def _decode_lift(llr, syndrome, check_ptr, check_vars, z, max_iter, unit, cap, patience,
+                 max_deg):
     """``decode_layered_bp`` for a Z-fold lifted code, one frame at a time."""
     n_frames, n = llr.shape
     m = check_ptr.shape[0] - 1
     zp = -(-z // LANES) * LANES
-    max_deg = 0
-    for c in range(m):
-        max_deg = max(max_deg, check_ptr[c + 1] - check_ptr[c])
     bits = np.zeros((n_frames, n), dtype=np.uint8)
     ok = np.zeros(n_frames, dtype=np.bool_)
     iters = np.zeros(n_frames, dtype=np.int64)
-    post = np.zeros(n + 2 * LANES, dtype=np.float32)  # a vector of padding either side
-    msg = np.zeros(check_vars.shape[0] // z * zp, dtype=np.float32)
-    syn = np.zeros(m // z * zp, dtype=np.float32)
-    scratch = np.zeros(SCRATCH_PER_EDGE * max_deg * LANES, dtype=np.float32)
+    work = _lift_workspace(n, m, check_vars.shape[0], z, max_deg)
+    post, msg, syn, _ = work
     for f in range(n_frames):
         post[LANES:LANES + n] = llr[f]
         msg[:] = 0.0
         for c in range(m):
             syn[c // z * zp + c % z] = -0.0 if syndrome[f, c] else 0.0
-        best = m + 1
-        since = 0
-        for it in range(max_iter):
-            unsat = int(_sweep_lift(post, msg, syn, scratch, check_ptr, check_vars, z, unit,
-                                    cap))
-            iters[f] = it + 1
-            if unsat == 0 and it > 0:
-                break
-            if unsat < best:
-                best = unsat
-                since = 0
-            else:
-                since += 1
-                if since >= patience:
-                    break
-        for v in range(n):
-            bits[f, v] = 1 if post[LANES + v] < 0 else 0
-        good = True
-        for c in range(m):
-            x = syndrome[f, c]
-            for e in range(check_ptr[c], check_ptr[c + 1]):
-                x ^= bits[f, check_vars[e]]
-            if x:
-                good = False
-                break
-        ok[f] = good
+        iters[f] = _iterate_lift(work, check_ptr, check_vars, z, unit, cap, 0, m + 1, 0,
+                                 max_iter, patience)
+        _finish(post, LANES, 1, f, syndrome, check_ptr, check_vars, bits, ok)
     return bits, ok, iters
+
+
+@njit
+def _lift_lane(lane, keep, post, msg, syn, work, check_ptr, z):
+    """Copy the state of ``lane`` (frame lanes) into the row-block layout of ``work``."""
+    l_post, l_msg, l_syn, _ = work
+    zp = -(-z // LANES) * LANES
+    n = l_post.shape[0] - 2 * LANES
+    for v in range(n):
+        l_post[LANES + v] = post[v * LANES + lane]
+    for c in range(check_ptr.shape[0] - 1):
+        b, i = c // z, c % z
+        g0 = check_ptr[b * z] // z
+        l_syn[b * zp + i] = syn[c * LANES + lane]
+        for k in range(check_ptr[c + 1] - check_ptr[c]):
+            l_msg[(g0 + k) * zp + i] = msg[(check_ptr[c] + k) * LANES + lane] * keep[lane]
 
 
 @njit
@@ -360,15 +384,15 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, pat
     n_frames, n = llr.shape
     m = check_ptr.shape[0] - 1
     unit = table.shape[0] / (_PHI_MAX * _PHI_STEP)
-    if 0 < n_frames < LANES and max_iter > 0:
-        z = _circulant_lift(check_ptr, check_vars, n)
-        # row-block lanes used per vector ~ z / ceil(z / LANES): better below that many frames
-        if z > 1 and n_frames * -(-z // LANES) < z:
-            return _decode_lift(llr, syndrome, check_ptr, check_vars, z, max_iter, unit,
-                                table[0], patience)
     max_deg = 0
     for c in range(m):
         max_deg = max(max_deg, check_ptr[c + 1] - check_ptr[c])
+    z = 0  # the lift factor, found when first needed (1: not a lift)
+    if 0 < n_frames < LANES and max_iter > 0:
+        z = _circulant_lift(check_ptr, check_vars, n)
+        if _rows_beat_frames(z, n_frames):
+            return _decode_lift(llr, syndrome, check_ptr, check_vars, z, max_iter, unit,
+                                table[0], patience, max_deg)
     bits = np.zeros((n_frames, n), dtype=np.uint8)
     ok = np.zeros(n_frames, dtype=np.bool_)
     iters = np.zeros(n_frames, dtype=np.int64)
@@ -384,7 +408,7 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, pat
     if max_iter <= 0:  # no iteration: the hard decision of the channel LLRs
         for f in range(n_frames):
             _start_lane(0, f, llr, syndrome, post, syn, keep)
-            _finish_lane(0, f, post, syndrome, check_ptr, check_vars, bits, ok)
+            _finish(post, 0, LANES, f, syndrome, check_ptr, check_vars, bits, ok)
         return bits, ok, iters
     queued = 0
     for lane in range(min(LANES, n_frames)):
@@ -414,7 +438,7 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, pat
                 stop = stop or since[lane] >= patience
             if not stop:
                 continue
-            _finish_lane(lane, f, post, syndrome, check_ptr, check_vars, bits, ok)
+            _finish(post, lane, LANES, f, syndrome, check_ptr, check_vars, bits, ok)
             if queued < n_frames:  # refill the lane with the next frame
                 _start_lane(lane, queued, llr, syndrome, post, syn, keep)
                 frame[lane] = queued
@@ -424,4 +448,27 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, pat
             else:
                 frame[lane] = -1
                 active -= 1
+        if queued == n_frames and 0 < active < LANES:  # the tail: lanes falling idle
+            if z == 0:
+                z = _circulant_lift(check_ptr, check_vars, n)
+            if _rows_beat_frames(z, active):  # finish the frames left one at a time
+                work = _lift_workspace(n, m, check_vars.shape[0], z, max_deg)
+                for lane in range(LANES):
+                    f = frame[lane]
+                    if f >= 0:
+                        _lift_lane(lane, keep, post, msg, syn, work, check_ptr, z)
+                        iters[f] = _iterate_lift(work, check_ptr, check_vars, z, unit,
+                                                 table[0], iters[f], best[lane],
+                                                 since[lane], max_iter, patience)
+                        _finish(work[0], LANES, 1, f, syndrome, check_ptr, check_vars, bits,
+                                ok)
+                active = 0
     return bits, ok, iters
+
+
+@njit
+def _rows_beat_frames(z, n_frames):
+    """Whether ``n_frames`` frames of a Z-fold lift (Z > 1) go faster one at a time with
+    the checks of a row block in the lanes (Z / ceil(Z / LANES) lanes busy per vector)
+    than side by side in the frame lanes."""
+    return z > 1 and n_frames * -(-z // LANES) < _ROWS_VS_FRAMES * z
