@@ -114,6 +114,40 @@ def _atanh2(p, log_k, cap):
 
 
 @njit
+def _constants(unit, cap):
+    """(1, -log2(e)/K, (K ln 2, K h_0, ..., K h_3), cap) as vectors, K = ``unit``."""
+    log_k = (vconst(_LN2 * unit), vconst(_LOG1P[0] * unit), vconst(_LOG1P[1] * unit),
+             vconst(_LOG1P[2] * unit), vconst(_LOG1P[3] * unit))
+    return vconst(1.0), vconst(-_LOG2E / unit), log_k, vconst(cap)
+
+
+@njit
+def _edge_in(q, prod, scratch, j, consts):
+    """First pass over a check, edge with variable-to-check message ``q``: keeps q, the
+    product of tanh(|q'|/2) over the edges before it, and tanh(|q|/2) in ``scratch[j:]``;
+    returns the product including it."""
+    one, slope, _, _ = consts
+    t = _exp_neg(vabs(q), slope)
+    th = vdiv(vsub(one, t), vadd(one, t))
+    vstore(scratch, j, q)
+    vstore(scratch, j + LANES, prod)
+    vstore(scratch, j + 2 * LANES, th)
+    return vmul(prod, th)
+
+
+@njit
+def _edge_out(suffix, neg, scratch, j, consts):
+    """Second pass (backward), the edge kept at ``scratch[j:]``, ``suffix`` the product of
+    tanh(|q'|/2) over the edges after it, ``neg`` the check's parity in the sign bit:
+    (check-to-variable message r, a posteriori LLR q + r, the suffix including it)."""
+    _, _, log_k, cap = consts
+    q = vload(scratch, j)
+    mag = _atanh2(vmul(vload(scratch, j + LANES), suffix), log_k, cap)
+    r = vxor_sign(vxor_sign(mag, neg), q)
+    return r, vadd(q, r), vmul(suffix, vload(scratch, j + 2 * LANES))
+
+
+@njit
 def _sweep(post, msg, syn, scratch, check_ptr, check_vars, unit, cap, keep, unsat_out):
     """One layered sum-product iteration over all checks for ``LANES`` frames at once.
 
@@ -128,17 +162,13 @@ def _sweep(post, msg, syn, scratch, check_ptr, check_vars, unit, cap, keep, unsa
     number of checks whose hard decision was unsatisfied when they were visited.
     """
     unsat = vzeros()
-    one = vconst(1.0)
-    slope = vconst(-_LOG2E / unit)
-    log_k = (vconst(_LN2 * unit), vconst(_LOG1P[0] * unit), vconst(_LOG1P[1] * unit),
-             vconst(_LOG1P[2] * unit), vconst(_LOG1P[3] * unit))
-    caps = vconst(cap)
+    consts = _constants(unit, cap)
     kept = vload(keep, 0)
     last = np.uintp(check_vars.shape[0] - 1)
     for c in range(check_ptr.shape[0] - 1):
         e0 = check_ptr[c]
         e1 = check_ptr[c + 1]
-        prod = one
+        prod = consts[0]
         neg = vload(syn, c * LANES)
         hard = neg
         for e in range(e0, e1):
@@ -146,25 +176,16 @@ def _sweep(post, msg, syn, scratch, check_ptr, check_vars, unit, cap, keep, unsa
             prefetch(post, check_vars[min(np.uintp(e + _PREFETCH_EDGES), last)] * LANES)
             p = vload(post, check_vars[np.uintp(e)] * LANES)
             q = vsub(p, vmul(vload(msg, e * LANES), kept))
-            t = _exp_neg(vabs(q), slope)
-            th = vdiv(vsub(one, t), vadd(one, t))  # tanh(|q|/2)
-            k = SCRATCH_PER_EDGE * (e - e0) * LANES
-            vstore(scratch, k, q)
-            vstore(scratch, k + LANES, prod)
-            vstore(scratch, k + 2 * LANES, th)
-            prod = vmul(prod, th)
+            prod = _edge_in(q, prod, scratch, SCRATCH_PER_EDGE * (e - e0) * LANES, consts)
             neg = vxor_sign(neg, q)
             hard = vxor_sign(hard, p)
         unsat = vcount_neg(unsat, hard)
-        suffix = one
+        suffix = consts[0]
         for e in range(e1 - 1, e0 - 1, -1):
-            k = SCRATCH_PER_EDGE * (e - e0) * LANES
-            q = vload(scratch, k)
-            mag = _atanh2(vmul(vload(scratch, k + LANES), suffix), log_k, caps)
-            suffix = vmul(suffix, vload(scratch, k + 2 * LANES))
-            r = vxor_sign(vxor_sign(mag, neg), q)
+            r, p, suffix = _edge_out(suffix, neg, scratch, SCRATCH_PER_EDGE * (e - e0) * LANES,
+                                     consts)
             vstore(msg, e * LANES, r)
-            vstore(post, check_vars[np.uintp(e)] * LANES, vadd(q, r))
+            vstore(post, check_vars[np.uintp(e)] * LANES, p)
     vstore(unsat_out, 0, unsat)
 
 
@@ -214,6 +235,16 @@ def _is_lift(check_ptr, check_vars, n, z):
 
 
 @njit
+def _rotation(v0, i0, z):
+    """Where checks ``i0 + l`` of a row block find their variables of the column block of
+    ``v0`` (the variable of check ``i0 = 0``): ``post[lo + l]`` for l < split, else
+    ``post[hi + l]`` (the circulant wraps around)."""
+    start = (v0 + i0) % z
+    lo = LANES + v0 - v0 % z + start
+    return lo, (lo - z if z - start < LANES else lo), z - start
+
+
+@njit
 def _sweep_lift(post, msg, syn, scratch, check_ptr, check_vars, z, unit, cap):
     """One layered iteration for one frame of a Z-fold lifted code, ``LANES`` checks of a
     row block (which share no variable) side by side: the same arithmetic per check as
@@ -222,49 +253,30 @@ def _sweep_lift(post, msg, syn, scratch, check_ptr, check_vars, z, unit, cap):
     """
     zp = -(-z // LANES) * LANES
     unsat = vzeros()
-    one = vconst(1.0)
-    slope = vconst(-_LOG2E / unit)
-    log_k = (vconst(_LN2 * unit), vconst(_LOG1P[0] * unit), vconst(_LOG1P[1] * unit),
-             vconst(_LOG1P[2] * unit), vconst(_LOG1P[3] * unit))
-    caps = vconst(cap)
+    consts = _constants(unit, cap)
     for b in range((check_ptr.shape[0] - 1) // z):
         e0 = check_ptr[b * z]
         d = check_ptr[b * z + 1] - e0
         g0 = e0 // z  # base edges of the row block: the first check's edges, in order
         for i0 in range(0, z, LANES):
-            prod = one
+            prod = consts[0]
             neg = vload(syn, b * zp + i0)
             hard = neg
             for k in range(d):
-                v0 = check_vars[e0 + k]
-                start = (v0 + i0) % z
-                lo = LANES + v0 - v0 % z + start  # lanes below z - start: no wrap
-                hi = lo - z if z - start < LANES else lo
-                p = vload_split(post, lo, hi, z - start)
+                lo, hi, split = _rotation(check_vars[e0 + k], i0, z)
+                p = vload_split(post, lo, hi, split)
                 q = vsub(p, vload(msg, (g0 + k) * zp + i0))
-                t = _exp_neg(vabs(q), slope)
-                th = vdiv(vsub(one, t), vadd(one, t))
-                j = SCRATCH_PER_EDGE * k * LANES
-                vstore(scratch, j, q)
-                vstore(scratch, j + LANES, prod)
-                vstore(scratch, j + 2 * LANES, th)
-                prod = vmul(prod, th)
+                prod = _edge_in(q, prod, scratch, SCRATCH_PER_EDGE * k * LANES, consts)
                 neg = vxor_sign(neg, q)
                 hard = vxor_sign(hard, p)
             unsat = vcount_neg_first(unsat, hard, z - i0)
-            suffix = one
+            suffix = consts[0]
             for k in range(d - 1, -1, -1):
-                j = SCRATCH_PER_EDGE * k * LANES
-                q = vload(scratch, j)
-                mag = _atanh2(vmul(vload(scratch, j + LANES), suffix), log_k, caps)
-                suffix = vmul(suffix, vload(scratch, j + 2 * LANES))
-                r = vxor_sign(vxor_sign(mag, neg), q)
+                r, p, suffix = _edge_out(suffix, neg, scratch, SCRATCH_PER_EDGE * k * LANES,
+                                         consts)
                 vstore(msg, (g0 + k) * zp + i0, r)
-                v0 = check_vars[e0 + k]
-                start = (v0 + i0) % z
-                lo = LANES + v0 - v0 % z + start
-                hi = lo - z if z - start < LANES else lo
-                vstore_split(post, lo, hi, z - start, z - i0, vadd(q, r))
+                lo, hi, split = _rotation(check_vars[e0 + k], i0, z)
+                vstore_split(post, lo, hi, split, z - i0, p)
     return vsum(unsat)
 
 
