@@ -32,7 +32,7 @@ from euroqci.qkd._simd import (
 )
 
 
-@njit
+@njit(nogil=True)
 def syndromes(words, check_ptr, check_vars):
     """s = H x (mod 2) for each row of ``words`` (uint8[n_frames, n] of 0/1), uint8[n_frames,
     m]: the frames packed 64 to a uint64 word, one XOR per edge for 64 frames."""
@@ -367,7 +367,7 @@ def _lift_lane(lane, keep, post, msg, syn, work, check_ptr, z):
             l_msg[(g0 + k) * zp + i] = msg[(check_ptr[c] + k) * LANES + lane] * keep[lane]
 
 
-@njit
+@njit(nogil=True)  # other threads run meanwhile
 def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, patience):
     """Layered belief-propagation decoding of ``x`` with ``H x = syndrome``.
 
