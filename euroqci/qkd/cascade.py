@@ -54,7 +54,12 @@ MAX_PASSES = 16  # the most passes any variant uses
 _MIN_QBER = 1e-5  # clamp of the estimate, as in the open implementations
 _MAX_ROUNDS = 10_000  # far above any real run (< 300): guards against a broken oracle
 
-_REQUEST_DTYPE = np.dtype([("frame", "<u4"), ("pass", "u1"), ("start", "<u4"), ("end", "<u4")])
+# wire forms, after a one-byte tag: 7 bytes per question while frame numbers and positions
+# fit 16 bits (frames of up to 65535 bits: the common case), 13 bytes otherwise
+_REQUEST_DTYPES = (
+    np.dtype([("frame", "<u2"), ("pass", "u1"), ("start", "<u2"), ("end", "<u2")]),
+    np.dtype([("frame", "<u4"), ("pass", "u1"), ("start", "<u4"), ("end", "<u4")]),
+)
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,8 @@ class ParityRequest:
     """One round trip's parity questions, rows (frame, pass, start, end) of int64: the
     parity of ``bits[frame, perm[pass][start:end]]``.
 
-    ``to_bytes``/``from_bytes`` give a compact wire form (13 bytes per question).
+    ``to_bytes``/``from_bytes`` give a compact wire form (7 bytes per question for frames of
+    up to 65535 bits, else 13).
     """
 
     rows: np.ndarray
@@ -92,18 +98,21 @@ class ParityRequest:
         return int(self.rows.shape[0])
 
     def to_bytes(self) -> bytes:
-        rec = np.empty(len(self), dtype=_REQUEST_DTYPE)
+        wide = int(len(self) > 0 and self.rows.max() > 0xFFFF)
+        rec = np.empty(len(self), dtype=_REQUEST_DTYPES[wide])
         rec["frame"], rec["pass"] = self.frame, self.pass_index
         rec["start"], rec["end"] = self.start, self.end
-        return rec.tobytes()
+        return bytes((wide,)) + rec.tobytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ParityRequest:
-        if len(data) % _REQUEST_DTYPE.itemsize:
-            raise InvalidParameter("request length", len(data), "must be a multiple of 13 bytes")
-        rec = np.frombuffer(data, dtype=_REQUEST_DTYPE)
+        if not data or data[0] > 1 or (len(data) - 1) % _REQUEST_DTYPES[data[0]].itemsize:
+            raise InvalidParameter("parity request", f"{len(data)} bytes",
+                                   "a format byte (0 or 1), then 7 or 13 bytes per question")
+        dtype = _REQUEST_DTYPES[data[0]]
+        rec = np.frombuffer(data, dtype=dtype, offset=1)
         rows = np.empty((rec.shape[0], 4), dtype=np.int64)
-        for column, name in enumerate(_REQUEST_DTYPE.names):
+        for column, name in enumerate(dtype.names):
             rows[:, column] = rec[name]
         return cls(rows)
 

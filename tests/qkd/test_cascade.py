@@ -145,6 +145,14 @@ def test_frame_error_rate_large_sample(qber):
     assert failures <= 6
 
 
+def test_request_wire_form_is_compact_when_it_fits():
+    small = ParityRequest.from_arrays([0, 65535], [0, 15], [0, 100], [65535, 200])
+    wide = ParityRequest.from_arrays([0, 3], [0, 15], [0, 70_000], [65536, 140_000])
+    assert len(small.to_bytes()) == 1 + 2 * 7 and len(wide.to_bytes()) == 1 + 2 * 13
+    for req in (small, wide, ParityRequest.from_arrays([], [], [], [])):
+        assert np.array_equal(ParityRequest.from_bytes(req.to_bytes()).rows, req.rows)
+
+
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 15, 16, 17, 64, 65, 130])
 def test_oracle_answers_every_block_as_a_direct_sum(n):
     """Alice's answers vs summing the shuffled bits: first the whole frame and its halves
@@ -183,8 +191,9 @@ def test_bad_input_is_rejected():
     oracle = CascadeOracle(alice, cascade_permutations(100, 4, 1))
     with pytest.raises(InvalidParameter):
         oracle(ParityRequest.from_arrays([5], [0], [0], [10]))
-    with pytest.raises(InvalidParameter):
-        ParityRequest.from_bytes(b"\x00" * 14)
+    for bad in (b"", b"\x00" * 14, b"\x02" + b"\x00" * 7, b"\x01" + b"\x00" * 7):
+        with pytest.raises(InvalidParameter, match="parity request"):
+            ParityRequest.from_bytes(bad)
     assert "alice" not in repr(oracle).lower() or "frames=" in repr(oracle)
 
 
