@@ -7,7 +7,8 @@ numpy function on float32 arrays of ``LANES`` elements (what runs without numba)
 numba, an ``@overload`` that emits one LLVM vector instruction sequence on ``<16 x float>``
 (zmm registers with AVX-512, two ymm otherwise). The LLVM code has no fast-math flags, so
 both paths give bit-identical results. Hand-written: numba has no portable SIMD type and no
-maintained package adds one.
+maintained package adds one. numba's on-disk cache does not notice edits to this file in the
+kernels that use it: clear their ``__pycache__`` after changing a primitive.
 """
 
 from __future__ import annotations
