@@ -176,14 +176,20 @@ def peg_depth2(var_deg, m, seed, zigzag=True):
 
 
 @njit
-def circulant_shifts(check_ptr, check_vars, var_order, z, max_degree_6, seed):
+def circulant_shifts(check_ptr, check_vars, var_order, z, max_degree_6, max_cycle_2,
+                     seed):
     """A circulant shift in [0, z) per base edge (in ``check_vars`` order).
 
     Variables are taken in ``var_order``; each edge gets the shift that closes the fewest
     4-cycles in the lift, then the fewest 6-cycles (counted only for variables of degree
-    <= ``max_degree_6``), ties broken from a random start. Returns (shifts, 4-cycles
-    closed, 6-cycles closed) -- the counts are of base cycles whose lifted shift sum is 0
-    mod z, each of which yields z cycles in the lift.
+    <= ``max_degree_6``), ties broken from a random start. Degree-2 symbols come first
+    (low degrees first in ``var_order``): once they outnumber the checks (R0 >= 0.75)
+    they form cycles, and a cycle of L degree-2 symbols whose lifted shifts add up to 0
+    mod z is z codewords of weight L (measured at n = 1e5, Z = 25, R0 = 0.75: 64 of 1000
+    frames decoded to such weight-3/4 words); so the second edge of each avoids, before
+    anything else, closing such a cycle of up to ``max_cycle_2`` symbols. Returns (shifts,
+    4-cycles closed, 6-cycles closed) -- the counts are of base cycles whose lifted shift
+    sum is 0 mod z, each of which yields z cycles in the lift.
     """
     np.random.seed(seed)
     m_b = check_ptr.shape[0] - 1
@@ -210,9 +216,23 @@ def circulant_shifts(check_ptr, check_vars, var_order, z, max_degree_6, seed):
     cnt6 = np.zeros(z, dtype=np.int64)
     closed4 = 0
     closed6 = 0
+    # the checks joined by the degree-2 symbols placed so far: neighbour and displacement
+    # (check copy i of x reaches check copy i + d of y through the symbol)
+    cap = 0
+    for c in range(m_b):
+        cap = max(cap, check_ptr[c + 1] - check_ptr[c])
+    adj = np.zeros((m_b, cap), dtype=np.int64)
+    adj_d = np.zeros((m_b, cap), dtype=np.int64)
+    adj_n = np.zeros(m_b, dtype=np.int64)
+    cnt2 = np.zeros(z, dtype=np.int64)
+    on_path = np.zeros(m_b, dtype=np.bool_)
+    stack_c = np.zeros(max_cycle_2 + 1, dtype=np.int64)
+    stack_i = np.zeros(max_cycle_2 + 1, dtype=np.int64)
+    stack_d = np.zeros(max_cycle_2 + 1, dtype=np.int64)
     for t in range(n_b):
         v = var_order[t]
         deep = var_ptr[v + 1] - var_ptr[v] <= max_degree_6
+        two = var_ptr[v + 1] - var_ptr[v] == 2
         for a in range(var_ptr[v], var_ptr[v + 1]):
             e = var_edge[a]
             c = edge_check[e]
@@ -244,12 +264,24 @@ def circulant_shifts(check_ptr, check_vars, var_order, z, max_degree_6, seed):
                             if c3 == c2 or c3 == c or mark[c3] < 0 or shift[e4] < 0:
                                 continue
                             cnt6[(s1 - s2 + s3 - shift[e4] + mark[c3]) % z] += 1
+            cnt2[:] = 0
+            second = two and a == var_ptr[v] + 1
+            c1 = edge_check[var_edge[var_ptr[v]]]
+            s_first = shift[var_edge[var_ptr[v]]]
+            # degree-2 cycles c1 - v - c - ... - c1 of up to max_cycle_2 symbols, deepening
+            # while cheap; a cycle of L symbols is counted once per depth >= L, so the
+            # shortest weigh most
+            for depth in range(1, max_cycle_2 + 1 if second else 1):
+                steps = _cycles_2(c, c1, s_first, z, adj, adj_d, adj_n, on_path,
+                                  stack_c[:depth + 1], stack_i, stack_d, cnt2)
+                if steps > 20_000:
+                    break
             best = -1
             best_cost = 1 << 62
             start = np.random.randint(0, z)
             for i in range(z):
                 s = (start + i) % z
-                cost = cnt4[s] * (1 << 31) + cnt6[s]
+                cost = cnt2[s] * (1 << 40) + cnt4[s] * (1 << 31) + cnt6[s]
                 if cost < best_cost:
                     best = s
                     best_cost = cost
@@ -257,11 +289,54 @@ def circulant_shifts(check_ptr, check_vars, var_order, z, max_degree_6, seed):
                         break
             shift[e] = best
             mark[c] = best
+            if second:
+                d = s_first - best  # check copy i of c1 -> copy i + d of c
+                adj[c1, adj_n[c1]] = c
+                adj_d[c1, adj_n[c1]] = d
+                adj_n[c1] += 1
+                adj[c, adj_n[c]] = c1
+                adj_d[c, adj_n[c]] = -d
+                adj_n[c] += 1
             closed4 += cnt4[best]
             closed6 += cnt6[best]
         for a in range(var_ptr[v], var_ptr[v + 1]):
             mark[edge_check[var_edge[a]]] = -1
     return shift, closed4, closed6
+
+
+@njit
+def _cycles_2(start, target, s_first, z, adj, adj_d, adj_n, on_path, stack_c, stack_i,
+              stack_d, cnt2):
+    """Count, per shift b of the second edge (at ``start``) of a degree-2 symbol whose
+    first edge (at ``target``) has shift ``s_first``, the paths start -> target of at most
+    len(stack_c) - 1 degree-2 symbols that would close a lifted cycle (displacement
+    s_first - b + D = 0 mod z: b = s_first + D); returns the number of search steps."""
+    depth_max = stack_c.shape[0] - 1
+    stack_c[0] = start
+    stack_i[0] = 0
+    stack_d[0] = 0
+    on_path[start] = True
+    top = 0
+    steps = 0
+    while top >= 0:
+        steps += 1
+        x = stack_c[top]
+        if stack_i[top] >= adj_n[x] or top == depth_max:
+            on_path[x] = False
+            top -= 1
+            continue
+        y = adj[x, stack_i[top]]
+        d = stack_d[top] + adj_d[x, stack_i[top]]
+        stack_i[top] += 1
+        if y == target:
+            cnt2[(s_first + d) % z] += 1
+        elif not on_path[y]:
+            top += 1
+            stack_c[top] = y
+            stack_i[top] = 0
+            stack_d[top] = d
+            on_path[y] = True
+    return steps
 
 
 @njit

@@ -34,27 +34,44 @@ __all__ = [
     "ldpc_syndrome",
 ]
 
-DEFAULT_CODE_LENGTH = 10_000
+#: Mother code length: 10^5 symbols (90 000 key bits per frame): f 1.07-1.09 at Q = 3-8 %
+#: (docs/reconciliation.md); 2 x 10^5 (Elkouss et al. 2011's length) gains ~0.01 more but
+#: needs link blocks of >= 180 000 key bits.
+DEFAULT_CODE_LENGTH = 100_000
 DELTA = 0.1  # fraction of punctured + shortened symbols (Elkouss et al. 2011 use 0.1)
 MOTHER_RATES = (0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55)
-_LLR_SHORTENED = np.float32(50.0)
 # Successful frames need ~15-25 iterations at n = 10^4 (up to ~60 near threshold); a frame
 # whose count of unsatisfied checks has not improved for PATIENCE iterations is given up:
 # measured, this loses no frame that would converge and cuts the cost of a failed attempt
 # from MAX_ITER to ~25 iterations.
 MAX_ITER = 100
 PATIENCE = 8
-# LLRs from a QBER 1.3x the estimate: less confident priors reduce trapping-set failures of
-# BP on short codes (measured: FER at Q = 3 % from 8 % to 3 % of frames, f unchanged); a
-# frame that still fails is decoded once more, locally (no leakage), with 2x.
-LLR_QBER_FACTORS = (1.3, 2.0)
-_PHI = kern.phi_table()
+# LLRs from the QBER estimate times each factor in turn (a frame that fails is decoded
+# again with the next, locally, without leakage). 1.3x then 2x helped against the error
+# floor of the capped decoder below; with the cap raised the true QBER is used, once.
+LLR_QBER_FACTORS = (1.0,)
+# The decoder's messages are capped at phi of the table's first bin: phi(1/128) = 5.5 with
+# the plain table, and then a chain of 4-10 wrong degree-2 symbols outweighs its two
+# unsatisfied checks and BP stalls (an error floor; n = 2e5, R0 = 0.6, f = 1.10 / 1.14:
+# 4/20 and 12/20 frames lost, each with 1-10 wrong degree-2 symbols left, against 0/20 and
+# 0/20 with exact phi). Decoding in LLR units of 1/K with the table K phi(y / K) (the
+# decoder's convention: its length fixes K) is the same BP with the cap at phi(1/(128 K)):
+# 11.1 for K = 256 (1.5 MB table). Measured, 64 frames at Q = 2 / 3 %: 3 / 3 lost with
+# K = 16 (cap 8.3), 1 / 0 with K = 256.
+_LLR_UNIT = 256
+_PHI = (_LLR_UNIT * -np.log(np.tanh(
+    (np.arange(_LLR_UNIT * kern.phi_table().shape[0]) + 0.5) / kern._PHI_STEP / _LLR_UNIT / 2.0)
+)).astype(np.float32)
+_LLR_SHORTENED = np.float32(50.0 * _LLR_UNIT)  # symbols Bob knows
 
 
-#: The blind protocol starts at f = START_EFFICIENCY and can reveal punctured symbols up to
-#: f = START_EFFICIENCY + BLIND_SPAN (measured for n = 10^4 codes: docs/reconciliation.md).
-START_EFFICIENCY = 1.12
-BLIND_SPAN = 0.30
+#: The blind protocol starts at f = START_EFFICIENCY and reveals punctured symbols in equal
+#: steps up to f = START_EFFICIENCY + BLIND_SPAN (AdaptedCode.revealed_after). Measured at
+#: n = 2e5 (64 frames per point, Q = 3-8 %): start 1.06 / span 0.06 gives f 1.066-1.080,
+#: 1.08 / 0.08 gives f 1.080-1.085 with ~2x the throughput (fewer failed first attempts);
+#: both lost no frame (docs/reconciliation.md).
+START_EFFICIENCY = 1.07
+BLIND_SPAN = 0.08
 
 
 @dataclass(frozen=True)
@@ -69,6 +86,7 @@ class AdaptedCode:
     punctured: np.ndarray
     shortened: np.ndarray
     shortened_values: np.ndarray
+    blind_reserve: int = -1  # punctured symbols a blind protocol reveals in all (-1: all p)
 
     @property
     def n_key(self) -> int:
@@ -78,6 +96,14 @@ class AdaptedCode:
     def leaked_bits(self) -> int:
         """Syndrome bits minus punctured symbols: m - p (Elkouss et al. 2011, Eq. (4))."""
         return self.code.m - int(self.punctured.shape[0])
+
+    def revealed_after(self, step: int, steps: int) -> int:
+        """Punctured symbols revealed after ``step`` of ``steps`` blind retries: equal
+        shares of the reserve (``blind_reserve``, i.e. ``span`` n_key h(Q) of
+        :func:`adapt_code`), so each retry raises f by ~span/steps whatever p is."""
+        p = int(self.punctured.shape[0])
+        reserve = p if self.blind_reserve < 0 else min(p, self.blind_reserve)
+        return min(p, -(-step * reserve // steps))
 
     @property
     def rate(self) -> float:
@@ -103,15 +129,16 @@ def adapt_code(qber_estimate: float, seed: int, n: int = DEFAULT_CODE_LENGTH,
     h = float(binary_entropy(max(qber_estimate, 1e-4)))
     r_target = 1.0 - efficiency * h
     p_want = min(d, math.ceil(span * (n - d) * h))
-    # p = d - k + R (n - d) must lie in [0, d]; take the largest mother rate R0 leaving
-    # p >= p_want punctured symbols for the retries, else the one leaving the most
-    r0, best_p = None, -1.0
+    # p = d - k + R (n - d) must lie in [0, d]. Choose R0 by the cost of its p: each
+    # punctured symbol beyond p_want weakens the code (n = 2e5, Q = 2 %: R0 = 0.85 with
+    # p = 1413 lost 6 of 64 frames where R0 = 0.8 with p = 13163 lost 17), each one short
+    # of p_want shrinks the blind reserve, which costs four times as much.
+    r0, best = None, math.inf
     for rate in MOTHER_RATES:
         p = d - (n - code_checks(n, rate)) + r_target * (n - d)
-        if 0 <= p <= d and p > best_p:
-            r0, best_p = rate, p
-            if p >= p_want - 1e-9:
-                break
+        cost = p - p_want if p >= p_want else 4 * (p_want - p)
+        if 0 <= p <= d and cost < best:
+            r0, best = rate, cost
     if r0 is None:
         raise InvalidParameter("qber_estimate", qber_estimate,
                                "outside the LDPC range (about 1.5-9 %): use Cascade")
@@ -129,7 +156,8 @@ def adapt_code(qber_estimate: float, seed: int, n: int = DEFAULT_CODE_LENGTH,
     mask[short] = False
     return AdaptedCode(code=code, key_positions=np.nonzero(mask)[0], punctured=punct,
                        shortened=short,
-                       shortened_values=rng.integers(0, 2, s, dtype=np.uint8))
+                       shortened_values=rng.integers(0, 2, s, dtype=np.uint8),
+                       blind_reserve=p_want)
 
 
 def _untainted_positions(code: LdpcCode, p: int, rng: np.random.Generator) -> np.ndarray:
@@ -203,7 +231,8 @@ def ldpc_decode(adapted: AdaptedCode, bob_key: np.ndarray, syndrome: np.ndarray,
             break
         q = min(max(qber * factor, 1e-4), 0.499)
         llr = np.zeros((todo.size, adapted.code.n), dtype=np.float32)
-        llr[:, adapted.key_positions] = (1.0 - 2.0 * key[todo]) * np.float32(math.log((1 - q) / q))
+        llr[:, adapted.key_positions] = (1.0 - 2.0 * key[todo]) * np.float32(
+            _LLR_UNIT * math.log((1 - q) / q))
         llr[:, adapted.shortened] = (1.0 - 2.0 * adapted.shortened_values) * _LLR_SHORTENED
         if revealed is not None and len(revealed):
             values = np.asarray(revealed_values, dtype=np.float32).reshape(key.shape[0], -1)
@@ -241,7 +270,7 @@ def ldpc_reconcile_in_memory(alice_key: np.ndarray, bob_key: np.ndarray, qber_es
         failed = np.nonzero(~ok)[0]
         if failed.size == 0 or p == 0:
             break
-        reveal = np.arange(min(p, (p * step) // blind_steps))
+        reveal = np.arange(adapted.revealed_after(step, blind_steps))
         c2, ok2 = ldpc_decode(adapted, bob[failed], syn[failed], qber_estimate, reveal,
                               punct[np.ix_(failed, reveal)])
         corrected[failed], ok[failed] = c2, ok2

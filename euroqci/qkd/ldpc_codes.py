@@ -40,13 +40,15 @@ __all__ = [
 ]
 
 #: Bumped whenever the construction changes, so that cached codes are not reused.
-CONSTRUCTION_VERSION = 2
+CONSTRUCTION_VERSION = 3
 #: Codes up to this length are built directly (PEG); longer ones are lifted.
 PEG_MAX_LENGTH = 16_384
 #: Smallest base graph of a lifted code (symbols): with ~4000 base symbols the greedy
 #: shifts leave no 4-cycle at Z = 50 (n = 2 x 10^5); Z = 10 on 2000 left hundreds.
 BASE_MIN_LENGTH = 4000
 MAX_LIFTING_FACTOR = 1024
+#: Cycles of up to this many degree-2 symbols are kept from lifting to low-weight codewords.
+MAX_CYCLE_2 = 12
 
 
 #: rate -> (lambda {degree i: lambda_i}, rho {degree i: rho_i}); ISIT 2009, Table I.
@@ -194,7 +196,7 @@ def _construct(n: int, rate: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
         return ptr, flat
     # every variable degree counts its 6-cycles (~1-2 s at n = 2 x 10^5); low degrees first
     shifts, _, _ = build.circulant_shifts(ptr, flat, np.argsort(var_deg, kind="stable"), z,
-                                          int(var_deg.max()), seed + 1)
+                                          int(var_deg.max()), MAX_CYCLE_2, seed + 1)
     return build.lift(ptr, flat, shifts, z)
 
 
