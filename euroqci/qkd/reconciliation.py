@@ -30,14 +30,16 @@ __all__ = [
 ]
 
 #: LDPC is chosen for LDPC_QBER_THRESHOLD <= QBER <= LDPC_MAX_QBER, Cascade elsewhere.
-#: Below ~2 % even the asymptotic thresholds of the best high-rate BSC codes give
-#: f >= 1.06-1.15 (Elkouss et al., ISIT 2009, Table I: R = 0.9 -> f_thr = 1.15), while
-#: optimised Cascade reaches f ~ 1.07 at n = 10^4. Our n = 10^4 LDPC codes measure
-#: f ~ 1.15-1.22 (docs/reconciliation.md), so Cascade leaks less at every QBER; LDPC is
-#: used where Cascade's cost in round trips is highest (>= ~1000 per batch above 5 %)
-#: and the efficiency gap is smallest. Above 9 % the mother codes (lowest rate 0.55 in
-#: Table I) cannot reach the needed rate, and Cascade (which works to 11 %) takes over.
-LDPC_QBER_THRESHOLD = 0.05
+#: Measured in memory (docs/reconciliation.md, 2026-11-27): Cascade (`pow2`, the link
+#: engine's variant, n = 10^4) leaks f = 1.058 / 1.063 / 1.060 / 1.063 / 1.067 at
+#: Q = 5 / 6 / 7 / 8 / 9 % in ~1200-1700 round trips per batch; LDPC (n = 10^5) leaks
+#: f ~ 1.07-1.08 in 1-4 messages. LDPC never leaks less; it is chosen where the f gap is
+#: smallest (<= ~0.01 from 6 %) and Cascade's round trips are most numerous, which over a
+#: real channel cost ~1-2 s per batch at 1 ms RTT. Below 6 % the gap is 0.015-0.03 (and
+#: below ~2 % no listed code can compete: R = 0.9 has f_thr = 1.15 even asymptotically,
+#: ISIT 2009 Table I). Above 9 % the lowest-rate mother code (0.55) cannot reach the
+#: needed rate, and Cascade (which works to 11 %) takes over.
+LDPC_QBER_THRESHOLD = 0.06
 LDPC_MAX_QBER = 0.09
 
 
