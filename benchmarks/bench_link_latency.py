@@ -105,7 +105,9 @@ def main() -> None:
     rows = []
     for method in a.methods:
         cfg = replace(base, protocol=replace(base.protocol, reconciliation=method))
-        run_once(cfg, 0.0, 0.01, 99)  # JIT warm-up in this process (children fork from it)
+        # warm-up of one block: JIT and the LDPC mother code (built or read from its cache)
+        # in this process, which the children fork from
+        run_once(cfg, 0.0, cfg.block_pulses / cfg.model.rep_rate_hz, 99)
         for rtt in a.rtt_ms:
             row = {"method": method, "rtt_ms": rtt} | run_once(cfg, rtt / 1e3, a.duration_s,
                                                                  a.seed)
