@@ -365,7 +365,7 @@ def _ldpc_alice(ch: AuthenticatedChannel, key: np.ndarray, qber: float,
         if failed.size == 0 or p == 0 or step == BLIND_STEPS:
             break
         step += 1
-        reveal = np.arange(min(p, p * step // BLIND_STEPS))
+        reveal = np.arange(adapted.revealed_after(step, BLIND_STEPS))
         ch.send("ldpc-reveal", v=np.packbits(punctured[np.ix_(failed, reveal)]))
         leaked[failed] = adapted.leaked_bits + reveal.size
     ok = np.ones(syndromes.shape[0], dtype=bool)
@@ -391,7 +391,7 @@ def _ldpc_bob(ch: AuthenticatedChannel, raw: np.ndarray,
         if failed.size == 0 or p == 0 or step == BLIND_STEPS:
             break
         step += 1
-        reveal = np.arange(min(p, p * step // BLIND_STEPS))
+        reveal = np.arange(adapted.revealed_after(step, BLIND_STEPS))
         values = unpack_bits(ch.recv("ldpc-reveal")["v"], failed.size * reveal.size)
         fixed, fixed_ok = ldpc_decode(adapted, frames[failed], syndromes[failed], qber, reveal,
                                       values.reshape(failed.size, reveal.size))
