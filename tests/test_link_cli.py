@@ -42,6 +42,16 @@ def test_run_intercept_resend_aborts(capsys):
     assert out["aborted"] and out["secret_bits"] == 0 and out["qber"] > 0.2
 
 
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_run_in_two_lanes(capsys):
+    """The same blocks as one lane (the short last block has no key either way)."""
+    lanes = run_json(capsys, "--duration-s", "0.05", "--seed", "3", "--lanes", "2")
+    one = run_json(capsys, "--duration-s", "0.05", "--seed", "3")
+    assert lanes["keys_identical"] is True and lanes["blocks_delivered"] >= 2
+    for key in ("blocks", "blocks_delivered", "sifted_bits", "qber"):
+        assert lanes[key] == one[key]
+
+
 def test_table_output(capsys):
     assert main(["link", "run", *FAST, "--duration-s", "0.02"]) == 0
     assert "secret key bits" in capsys.readouterr().out
@@ -61,6 +71,7 @@ def exit_code(argv):
     (["--misalignment", "0.7"], "misalignment"),
     (["--block-size", "10"], "--block-size"),
     (["--reconciliation", "magic"], "reconciliation"),
+    (["--lanes", "0"], "--lanes"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, flags, word):
     assert exit_code(["link", "run", *FAST, *flags]) == 2

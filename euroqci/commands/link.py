@@ -80,6 +80,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run = sub.add_parser("run", help="both ends in this process")
     _physics_flags(run)
     _engine_flags(run)
+    run.add_argument("--lanes", type=int, default=1,
+                     help="blocks post-processed in parallel, each lane a forked process "
+                     "with its own slice of the pre-shared key (1; 2 uses both cores of a "
+                     "2-core machine: docs/benchmarks.md)")
     for role in ("alice", "bob"):
         one = sub.add_parser(role, help=f"{role}'s end only, over TCP/TLS to the other")
         _physics_flags(one)
@@ -182,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
     if args.mode == "run":
         from euroqci.qkd.pipeline import LinkEngine
 
-        engine = LinkEngine(config, seed=args.seed)
+        check_range("--lanes", args.lanes, low=1, high=64)
+        engine = LinkEngine(config, seed=args.seed, lanes=args.lanes)
         if bar is None:
             report = engine.run(args.duration_s)
         else:
