@@ -157,6 +157,7 @@ class LinkRunReport:
     stage_s: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
     link_s: float = 0.0
+    classical_rtt_s: float | None = None
 
     def add(self, outcome: BlockOutcome, stage_s: dict[str, float]) -> None:
         self.blocks += 1
@@ -212,6 +213,8 @@ class LinkRunReport:
             "wall_s": self.wall_s,
             "link_s": self.link_s,
             "link_seconds_per_wall_second": self.link_s / wall,
+            "classical_rtt_ms": (None if self.classical_rtt_s is None
+                                 else 1e3 * self.classical_rtt_s),
         }
 
 
@@ -487,6 +490,31 @@ def _lanes(engine: LinkEngine, plan: list[tuple[int, int]], report: LinkRunRepor
                 proc.terminate()
 
 
+RTT_PROBES = 5
+
+
+def _agree_rtt(ch: AuthenticatedChannel, role: str) -> float:
+    """The classical channel's round-trip time, s: Bob times RTT_PROBES ping/echo exchanges
+    and announces their median, which both ends then use (stage ``rtt``, authenticated)."""
+    if role == "bob":
+        times = []
+        for probe in range(RTT_PROBES):
+            t0 = time.perf_counter()
+            ch.send("ping", i=probe)
+            ch.recv("pong")
+            times.append(time.perf_counter() - t0)
+        rtt = float(np.median(times))
+        ch.send("rtt", s=rtt)
+    else:
+        for probe in range(RTT_PROBES):
+            ch.recv("ping")
+            ch.send("pong", i=probe)
+        rtt = float(ch.recv("rtt")["s"])
+        check_range("peer's round-trip time", rtt, low=0.0, high=60.0)
+    ch.end_stage("rtt")
+    return rtt
+
+
 def run_role(role: str, config: LinkConfig, channel: Channel, seed: int, duration_s: float, *,
              psk: bytes | None = None, sink: KeySink | None = None,
              progress: Progress | None = None) -> LinkRunReport:
@@ -496,7 +524,10 @@ def run_role(role: str, config: LinkConfig, channel: Channel, seed: int, duratio
     the next block's protocol, or for the last block after an authenticated closing
     exchange (a drop at the very end can still leave one block at one end only). At the
     end both ends exchange SHA-256 digests of all delivered key bytes to fill
-    ``keys_identical`` -- a simulation diagnostic (a deployment would skip it).
+    ``keys_identical`` -- a simulation diagnostic (a deployment would skip it). First,
+    both ends agree on the channel's round-trip time (``_agree_rtt``): with
+    ``reconciliation="auto"`` a slow channel moves the QBER range of LDPC down
+    (:func:`~euroqci.qkd.reconciliation.choose_method`).
     """
     if role not in ("alice", "bob"):
         raise InvalidParameter("role", role, "alice or bob")
@@ -522,6 +553,9 @@ def run_role(role: str, config: LinkConfig, channel: Channel, seed: int, duratio
     pending = None
     with ThreadPoolExecutor(1, f"{role}-pa") as pa, ThreadPoolExecutor(1, "sampler") as sampler:
         records = _Prefetcher(config, _sampler(config, seed), plan, sampler)
+        report.classical_rtt_s = _agree_rtt(ch, role)  # while the first block is drawn
+        config = replace(config, protocol=replace(config.protocol,
+                                                  classical_rtt_s=report.classical_rtt_s))
         for index, (block_id, _) in enumerate(plan):
             record, sample_s = records.take(index, report)
             outcome = _role_block(role, ch, config, block_id, record, rng, pa)

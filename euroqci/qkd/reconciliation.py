@@ -22,6 +22,8 @@ from euroqci.errors import InvalidParameter, check_range
 from euroqci.physics.bounds import binary_entropy
 
 __all__ = [
+    "LATENCY_RTT_S",
+    "LDPC_LATENCY_QBER",
     "LDPC_MAX_QBER",
     "LDPC_QBER_THRESHOLD",
     "ReconciliationResult",
@@ -41,16 +43,28 @@ __all__ = [
 #: needed rate, and Cascade (which works to 11 %) takes over.
 LDPC_QBER_THRESHOLD = 0.06
 LDPC_MAX_QBER = 0.09
+#: Over a classical channel with a round-trip time of at least LATENCY_RTT_S, LDPC is used
+#: from LDPC_LATENCY_QBER: Cascade's ~1200-1700 round trips per 4·10^6-bit block at 3-6 %
+#: then cost more time than LDPC's decoding (measured across a delay line, QBER 3 %, two
+#: blocks: Cascade 3.9 / 0.57 / 0.31 Mbit/s at 0 / 1 / 4 ms RTT, LDPC 2.2-2.5 Mbit/s
+#: whatever the RTT, docs/benchmarks.md; the crossover is near 0.4 ms), for a few % less
+#: key per block (f ~1.08 instead of ~1.05). Below 3 % the LDPC codes lose frames.
+LATENCY_RTT_S = 5e-4
+LDPC_LATENCY_QBER = 0.03
 
 
-def choose_method(qber: float) -> str:
-    """``"ldpc"`` for QBER in [LDPC_QBER_THRESHOLD, LDPC_MAX_QBER], else ``"cascade"``.
+def choose_method(qber: float, rtt_s: float = 0.0) -> str:
+    """``"ldpc"`` for QBER in [LDPC_QBER_THRESHOLD, LDPC_MAX_QBER] -- from
+    LDPC_LATENCY_QBER when the classical channel's round-trip time ``rtt_s`` is at least
+    LATENCY_RTT_S -- else ``"cascade"``.
 
-    Raises :class:`InvalidParameter` for a QBER outside [0, 0.5): no reconciliation can
-    help at or above 50 % (and a key needs Q below ~11 % anyway).
+    Raises :class:`InvalidParameter` for a QBER outside [0, 0.5) (no reconciliation can
+    help at or above 50 %, and a key needs Q below ~11 % anyway) or a negative ``rtt_s``.
     """
     check_range("qber", qber, low=0.0, high=0.5, high_inclusive=False)
-    return "ldpc" if LDPC_QBER_THRESHOLD <= qber <= LDPC_MAX_QBER else "cascade"
+    check_range("rtt_s", rtt_s, low=0.0)
+    low = LDPC_LATENCY_QBER if rtt_s >= LATENCY_RTT_S else LDPC_QBER_THRESHOLD
+    return "ldpc" if low <= qber <= LDPC_MAX_QBER else "cascade"
 
 
 @dataclass(frozen=True)

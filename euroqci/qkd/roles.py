@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from euroqci.errors import InvalidParameter, ProtocolAbort
+from euroqci.errors import InvalidParameter, ProtocolAbort, check_range
 from euroqci.physics.sources import DecoySource
 from euroqci.qkd import amplification, estimation, verification
 from euroqci.qkd.authentication import AuthenticatedChannel
@@ -66,7 +66,9 @@ class ProtocolConfig:
 
     ``cascade_variant`` (one of :data:`euroqci.qkd.cascade.VARIANTS`): ``"pow2"`` leaks
     ~0.008 less in f than ``"optimized"`` with fewer round trips and the same frame error
-    rate (docs/benchmarks.md).
+    rate (docs/benchmarks.md). ``classical_rtt_s``: the classical channel's round-trip
+    time, s, as both ends agreed it (measured by ``pipeline.run_role``; 0 in process); the
+    ``"auto"`` reconciliation takes it into account (:func:`choose_method`).
     """
 
     source: DecoySource = field(default_factory=DecoySource)
@@ -77,6 +79,7 @@ class ProtocolConfig:
     reconciliation: str = "auto"
     cascade_variant: str = "pow2"
     pa_workers: int = 1
+    classical_rtt_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.reconciliation not in RECONCILIATION_CHOICES:
@@ -84,6 +87,7 @@ class ProtocolConfig:
                                    "one of " + ", ".join(RECONCILIATION_CHOICES))
         if self.frame_bits < 64:
             raise InvalidParameter("frame_bits", self.frame_bits, ">= 64")
+        check_range("classical_rtt_s", self.classical_rtt_s, low=0.0)
         if self.cascade_variant not in VARIANTS:
             raise InvalidParameter("cascade_variant", self.cascade_variant,
                                    "one of " + ", ".join(VARIANTS))
@@ -132,7 +136,9 @@ def _frames(bits: np.ndarray, frame_bits: int) -> np.ndarray:
 
 
 def _method(cfg: ProtocolConfig, qber: float) -> str:
-    return choose_method(qber) if cfg.reconciliation == "auto" else cfg.reconciliation
+    if cfg.reconciliation != "auto":
+        return cfg.reconciliation
+    return choose_method(qber, cfg.classical_rtt_s)
 
 
 def _whole_frames(cfg: ProtocolConfig, method: str, key_index: np.ndarray) -> np.ndarray:

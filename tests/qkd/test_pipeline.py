@@ -254,6 +254,48 @@ def test_mismatched_detection_records_abort_at_both_ends(small, monkeypatch):
         assert d["secret_bits"] == 0
 
 
+class _SlowChannel:
+    """Wraps a channel end and waits ``delay_s`` before each send (a long fiber)."""
+
+    def __init__(self, inner, delay_s):
+        self.inner, self.delay_s = inner, delay_s
+
+    def send_bytes(self, data):
+        threading.Event().wait(self.delay_s)
+        self.inner.send_bytes(data)
+
+    def recv_bytes(self):
+        return self.inner.recv_bytes()
+
+    def close(self):
+        self.inner.close()
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 2e-3])
+def test_two_processes_agree_on_the_round_trip_time(delay_s):
+    """Bob times the probes and announces the RTT, so both ends report the same value;
+    `auto` switches a 4 % link from Cascade to LDPC once the channel is slow."""
+    noisy = LinkParameters.from_fiber(10.0, detector=Detector(misalignment=0.04))
+    cfg, _ = optimised_config(noisy, block_bits=1e5)
+    a_end, b_end = InMemoryChannel.pair(timeout_s=10.0)
+    reports, sinks = {}, {"alice": KeyCollector(), "bob": KeyCollector()}
+
+    def role(name, ch):
+        reports[name] = run_role(name, cfg, ch, 3, duration(cfg, 1), sink=sinks[name]).to_dict()
+
+    t = threading.Thread(target=role, args=("alice", a_end))
+    t.start()
+    role("bob", _SlowChannel(b_end, delay_s))
+    t.join(20)
+    alice, bob = reports["alice"], reports["bob"]
+    assert alice["classical_rtt_ms"] == bob["classical_rtt_ms"]
+    assert 0.03 < bob["qber"] < 0.05 and bob["keys_identical"] and sinks["bob"].blocks
+    slow = bob["classical_rtt_ms"] >= 2.0
+    assert slow == (delay_s > 0)
+    assert bob["reconciliation"]["method"] == ("ldpc" if slow else "cascade")
+    assert [x.key for x in sinks["alice"].blocks] == [x.key for x in sinks["bob"].blocks]
+
+
 def test_key_block_repr_hides_the_key():
     block = KeyBlock("s", 3, b"\x01secret-bytes")
     assert "secret" not in repr(block) and "3" in repr(block)

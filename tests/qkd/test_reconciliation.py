@@ -8,6 +8,8 @@ import pytest
 from euroqci.errors import InvalidParameter
 from euroqci.qkd.ldpc import adapt_code
 from euroqci.qkd.reconciliation import (
+    LATENCY_RTT_S,
+    LDPC_LATENCY_QBER,
     LDPC_MAX_QBER,
     LDPC_QBER_THRESHOLD,
     ReconciliationResult,
@@ -46,6 +48,19 @@ def test_choose_method_and_its_range():
     for bad in (-0.1, 0.5, 0.6, float("nan")):
         with pytest.raises(InvalidParameter):
             choose_method(bad)
+
+
+def test_a_slow_classical_channel_moves_ldpc_down():
+    """Over >= LATENCY_RTT_S of round-trip time, Cascade's ~1200-1700 round trips per block
+    cost more than LDPC's decoding from 3 % (docs/benchmarks.md, bench_link_latency)."""
+    assert choose_method(0.04) == "cascade"
+    assert choose_method(0.04, rtt_s=LATENCY_RTT_S) == "ldpc"
+    assert choose_method(LDPC_LATENCY_QBER, rtt_s=4e-3) == "ldpc"
+    assert choose_method(0.02, rtt_s=4e-3) == "cascade"  # the codes lose frames at 2 %
+    assert choose_method(0.10, rtt_s=4e-3) == "cascade"
+    adapt_code(LDPC_LATENCY_QBER, seed=0)
+    with pytest.raises(InvalidParameter, match="rtt_s"):
+        choose_method(0.04, rtt_s=-1.0)
 
 
 def test_as_frames_validates():
