@@ -3,10 +3,10 @@ round-trip time (RTT): Cascade's hundreds of round trips per block against LDPC'
 syndromes. Alice and Bob run in separate processes, connected through a third process that
 delays every byte by half the RTT each way (a delay line, like ``tc netem delay``; loopback
 sockets without TLS, so only the latency differs from ``euroqci link alice|bob``). The
-default link has 3 % misalignment so that both methods apply. Run:
+default link has 3.5 % misalignment so that both methods apply. Run:
 
-    python benchmarks/bench_link_latency.py [--rtt-ms 0 1 4] [--methods cascade ldpc]
-                                            [--duration-s 1.1] [--km 25] [--misalignment 0.03]
+    python benchmarks/bench_link_latency.py [--rtt-ms 0 1 4] [--methods cascade ldpc auto]
+                                            [--duration-s 1.1] [--km 25] [--misalignment 0.035]
 """
 
 from __future__ import annotations
@@ -94,10 +94,10 @@ def run_once(config, rtt_s: float, duration_s: float, seed: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rtt-ms", type=float, nargs="+", default=[0.0, 1.0, 4.0])
-    ap.add_argument("--methods", nargs="+", default=["cascade", "ldpc"])
+    ap.add_argument("--methods", nargs="+", default=["cascade", "ldpc", "auto"])
     ap.add_argument("--duration-s", type=float, default=1.1)
     ap.add_argument("--km", type=float, default=25.0)
-    ap.add_argument("--misalignment", type=float, default=0.03)
+    ap.add_argument("--misalignment", type=float, default=0.035)
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     link = LinkParameters.from_fiber(a.km, detector=Detector(misalignment=a.misalignment))
