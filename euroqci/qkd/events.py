@@ -119,7 +119,8 @@ def _fill(raw, words, cum, p_x, table, ir_fraction, know, intensity, alice_basis
             w2 = raw[words * i + 2]
             if a == b and float(w2 & mask) < ir_fraction * _UNIT:
                 e = 0.25 + 0.5 * e
-            knows[i] = float((w2 >> np.uint64(24)) & mask) < know[lab] * _UNIT
+            if knows.shape[0]:  # photon-number splitting only
+                knows[i] = float((w2 >> np.uint64(24)) & mask) < know[lab] * _UNIT
         err = 1 if float((w1 >> np.uint64(24)) & mask) < e * _UNIT else 0
         intensity[i] = lab
         alice_basis[i] = a
@@ -177,7 +178,7 @@ def sample_detections(
     words = 3 if extra else 2
     raw = rng.bit_generator.random_raw(words * n_det)
     out = [np.empty(n_det, dtype=np.uint8) for _ in range(5)]
-    knows = np.zeros(n_det if extra else 0, dtype=bool)
+    knows = np.zeros(n_det if eve_known is not None else 0, dtype=bool)
     know = eve_known if eve_known is not None else np.zeros(k)
     _fill(raw, words, cum, model.p_x, table, ir, know, *out, knows)
     return DetectionRecord(int(n_pulses), *out, knows if eve_known is not None else None)
