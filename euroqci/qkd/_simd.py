@@ -18,7 +18,7 @@ import numpy as np
 from euroqci.qkd._jit import JIT_ENABLED
 
 __all__ = ["LANES", "prefetch", "vabs", "vadd", "vconst", "vcount_neg", "vcount_neg_first",
-           "vdiv", "vexponent", "vload", "vload_split", "vmantissa", "vmax", "vmin", "vmul",
+           "vdiv", "vexponent", "vfma", "vload", "vload_split", "vmantissa", "vmax", "vmin", "vmul",
            "vpow2", "vrint", "vstore", "vstore_split", "vsub", "vsum", "vxor_sign", "vzeros"]
 
 LANES = 16  # float32 lanes per vector: one 64-byte cache line, one AVX-512 register
@@ -90,6 +90,25 @@ def vmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def vdiv(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """x / y (IEEE float32)."""
     return x / y
+
+
+def vfma(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """x * y + z rounded once (IEEE fused multiply-add, as the hardware instruction).
+
+    numpy has no fma: x y is exact in float64, the float64 sum is rounded to odd (its
+    rounding error from TwoSum decides the last bit), and rounding that to float32 is then
+    the correctly rounded result (round-to-odd with >= 2 extra bits: Boldo & Melquiond,
+    IEEE Trans. Comput. 57, 462 (2008))."""
+    prod = x.astype(np.float64) * y.astype(np.float64)
+    z64 = z.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = prod + z64
+        virt = s - prod
+        err = (prod - (s - virt)) + (z64 - virt)
+        odd = (s.view(np.int64) & 1) == 1
+        s = np.where((err != 0) & ~odd & np.isfinite(s),
+                     np.nextafter(s, np.where(err > 0, np.inf, -np.inf)), s)
+    return s.astype(_F)
 
 
 def vmin(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -268,6 +287,15 @@ if JIT_ENABLED:  # pragma: no branch - the numba implementations of the same pri
     _add, _sub = _binary("fadd"), _binary("fsub")
     _mul, _div = _binary("fmul"), _binary("fdiv")
 
+    @intrinsic
+    def _fma(typingctx, x, y, z):
+        def codegen(context, builder, sig, args):
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(_VTY, [_VTY, _VTY, _VTY]),
+                f"llvm.fma.v{LANES}f32")
+            return builder.call(fn, args)
+        return f32vec(x, y, z), codegen
+
     def _choose(op):
         @intrinsic
         def impl(typingctx, x, y):
@@ -384,6 +412,10 @@ if JIT_ENABLED:  # pragma: no branch - the numba implementations of the same pri
     @overload(vdiv, jit_options=_OPTS)
     def _ol_div(x, y):
         return lambda x, y: _div(x, y)
+
+    @overload(vfma, jit_options=_OPTS)
+    def _ol_fma(x, y, z):
+        return lambda x, y, z: _fma(x, y, z)
 
     @overload(vmin, jit_options=_OPTS)
     def _ol_min(x, y):

@@ -215,7 +215,7 @@ def _all_primitives(x, y, pos, out):
     res = (_simd.vadd(a, b), _simd.vsub(a, b), _simd.vmul(a, b), _simd.vdiv(a, b),
            _simd.vmin(a, b), _simd.vmax(a, b), _simd.vabs(a), _simd.vxor_sign(a, b),
            _simd.vcount_neg(a, b), _simd.vrint(a), _simd.vexponent(p), _simd.vmantissa(p),
-           _simd.vpow2(k), _simd.vzeros())
+           _simd.vpow2(k), _simd.vzeros(), _simd.vfma(a, b, p), _simd.vfma(a, b, _simd.vsub(p, a)))
     for i in range(len(res)):
         _simd.vstore(out, i * _simd.LANES, res[i])
 
@@ -231,7 +231,7 @@ def test_primitives_identical_with_and_without_numba(xs, ys):
     x = np.array(xs, dtype=np.float32)
     y = np.array(ys, dtype=np.float32)
     pos = np.abs(x) + np.float32(1e-30)
-    out = np.zeros(14 * _simd.LANES, dtype=np.float32)
+    out = np.zeros(16 * _simd.LANES, dtype=np.float32)
     with np.errstate(all="ignore"):
         _all_primitives(x, y, pos, out)
         plain = np.zeros_like(out)
