@@ -92,25 +92,25 @@ def _prefix_one(bits, perm, pre, f, q):
         pre[f, q, n >> 3] = byte
 
 
-@njit(nogil=True)
-def range_parities(pre, ready, bits, perm, packed, masks, half, req):
+@njit(nogil=True, refcount=False)
+def range_parities(pre, ready, bits, perm, packed, masks, half, req, out):
     """Parity of ``bits[frame, perm[pass, start:end]]`` for each request row
     (frame, pass, start, end); returns (parities, -1), or (empty, r) when row ``r`` is out
     of range. The whole frame and its halves [0, half), [half, n) (the top-level blocks of
     the late passes) come from packed words and ``masks``; any other block from prefix
     parities (two lookups), built for a (frame, pass) when it is first needed: in practice
-    ~18 % of them (passes 1-2, and the few late passes where a search runs)."""
+    ~18 % of them (passes 1-2, and the few late passes where a search runs). Writes the
+    parities into ``out[:m]`` (m request rows); returns -1, or the first row out of range."""
     m = req.shape[0]
     n_frames, n = bits.shape
     n_passes = perm.shape[0]
-    out = np.empty(m, dtype=np.uint8)
     for r in range(m):
         f = req[r, 0]
         q = req[r, 1]
         lo = req[r, 2]
         hi = req[r, 3]
         if f < 0 or f >= n_frames or q < 0 or q >= n_passes or lo < 0 or hi > n or lo >= hi:
-            return out[:0], r
+            return r
         if not ready[f, q]:
             if lo == 0 and hi == n:
                 out[r] = _masked_parity(packed, f, masks, -1)
@@ -125,7 +125,7 @@ def range_parities(pre, ready, bits, perm, packed, masks, half, req):
             _prefix_one(bits, perm, pre, f, q)
             ready[f, q] = True
         out[r] = ((pre[f, q, hi >> 3] >> (hi & 7)) ^ (pre[f, q, lo >> 3] >> (lo & 7))) & 1
-    return out, -1
+    return -1
 
 
 @njit(inline="always")
@@ -239,7 +239,7 @@ def _step(f, i, bob, packed, perms, layout, node, cand, fs, out, o_total, o_cap,
             nid = rid
 
 
-@njit(nogil=True)
+@njit(nogil=True, refcount=False)
 def _start_pass(f, bob, packed, masks, perms, layout, node, alice_root, fs):
     """Enter the next pass: clear its slots to unknown, then set Bob's error parity of
     each of its top-level blocks. (Each pass's slots are cleared here, just before use,
@@ -266,7 +266,7 @@ def _start_pass(f, bob, packed, masks, perms, layout, node, alice_root, fs):
         node[f, layout[1, q] + b * (2 * k - 1)] = par ^ alice_root[f, layout[2, q] + b]
 
 
-@njit(nogil=True)
+@njit(nogil=True, refcount=False)
 def _open_blocks(f, count, n, layout, node, cand, fs):
     """Start searches on up to ``count`` further odd top-level blocks of the current pass."""
     q = fs[f, CUR]
@@ -282,15 +282,15 @@ def _open_blocks(f, count, n, layout, node, cand, fs):
         fs[f, NEXT] = b + 1
 
 
-@njit(nogil=True)
+@njit(nogil=True, refcount=False)
 def cascade_round(bob, packed, masks, perms, layout, node, alice_root, fs, cand, out,
-                  n_answered, answers, max_parallel):
+                  n_answered, answers, max_parallel, o_total):
     """Apply the answers to the previous round's ``out[:n_answered]``, then run every frame
     until it waits on an answer or has finished all passes.
 
     Writes this round's parity questions into ``out[:total]`` as rows
     (frame, pass, start, end, slot), at most ``out.shape[0] // n_frames`` per frame, and
-    returns ``total``.
+    returns ``total`` (also left in ``o_total[0]``, an int64 array of one).
     """
     n_frames, n = bob.shape
     n_passes = layout.shape[1]
@@ -302,7 +302,7 @@ def cascade_round(bob, packed, masks, perms, layout, node, alice_root, fs, cand,
             par ^= bob[f, perms[0, q, j]]
         node[f, out[r, 4]] = par
     o_cap = out.shape[0] // n_frames
-    o_total = np.zeros(1, dtype=np.int64)
+    o_total[0] = 0
     for f in range(n_frames):
         fs[f, ASKED] = 0
         if fs[f, NEXT] < 0:

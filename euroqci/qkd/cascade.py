@@ -192,8 +192,9 @@ class CascadeOracle:
 
     def __call__(self, request: ParityRequest) -> np.ndarray:
         rows = np.ascontiguousarray(request.rows, dtype=np.int64)
-        answers, bad = kern.range_parities(self._prefix, self._ready, self._bits, self._perm,
-                                           self._packed, self._masks, self._half, rows)
+        answers = np.empty(rows.shape[0], dtype=np.uint8)
+        bad = kern.range_parities(self._prefix, self._ready, self._bits, self._perm,
+                                  self._packed, self._masks, self._half, rows, answers)
         if bad >= 0:
             raise InvalidParameter("parity request", rows[bad].tolist(),
                                    f"frame < {self._n_frames}, pass < "
@@ -268,9 +269,10 @@ def cascade_reconcile(
     cand = np.zeros((n_frames, cap, 6), dtype=np.int64)
     out = np.zeros((n_frames * cap, 5), dtype=np.int64)
     answers = np.zeros(0, dtype=np.uint8)
+    o_total = np.zeros(1, dtype=np.int64)
     total = 0
     while (total := kern.cascade_round(bob, packed, masks, perms, layout, node, alice_root,
-                                       fs, cand, out, total, answers, max_parallel)) > 0:
+                                       fs, cand, out, total, answers, max_parallel, o_total)) > 0:
         if round_trips >= _MAX_ROUNDS:
             raise RuntimeError("Cascade did not terminate; the parity oracle is inconsistent")
         answers = _answers(ask_parities, ParityRequest(out[:total, :4]))
