@@ -1,11 +1,12 @@
 """LDPC reconciliation benchmark: efficiency, frame error rate, throughput per core.
 
     python benchmarks/bench_ldpc.py [--qber 0.02 0.03 ... 0.08] [--frames 200]
-                                    [--chunk 20] [--n 200000] [--efficiency E]
+                                    [--chunk 20] [--n N] [--efficiency E]
                                     [--blind-steps 3] [--span S] [--seed 7] [--json]
 
-Frames of ldpc_frame_length(n) key bits (default: DEFAULT_CODE_LENGTH mother codes, 10 %
-punctured + shortened), Bernoulli errors at the given QBER (also used as the estimate),
+Frames of ldpc_frame_length(n) key bits (mother codes of ``--n`` symbols, by default
+those the protocol uses at each QBER: ``code_length(q)``, 10^6 below 3 % and 10^5 from
+there; 10 % punctured + shortened), Bernoulli errors at the given QBER (also used as the estimate),
 reconciled ``--chunk`` frames per call of ldpc_reconcile_in_memory (fresh frames each
 chunk, so long runs need little memory); --efficiency, --blind-steps and --span are the
 blind protocol's start efficiency, number of retries and reserve.
@@ -27,9 +28,9 @@ import numpy as np
 
 from euroqci.qkd.ldpc import (
     BLIND_SPAN,
-    DEFAULT_CODE_LENGTH,
     START_EFFICIENCY,
     adapt_code,
+    code_length,
     ldpc_frame_length,
     ldpc_reconcile_in_memory,
 )
@@ -43,7 +44,8 @@ except ImportError:  # pragma: no cover - run from another directory
 
 def run_point(q: float, args: argparse.Namespace, opts: dict) -> dict:
     """Reconcile ``args.frames`` frames at QBER ``q`` in chunks; the row of the table."""
-    n_key = ldpc_frame_length(args.n)
+    n = args.n or code_length(q)
+    n_key = ldpc_frame_length(n)
     rng = np.random.default_rng([args.seed, int(round(q * 1e6))])
     leaked = entropy = 0.0
     lost = undetected = frames = trips = 0
@@ -53,7 +55,7 @@ def run_point(q: float, args: argparse.Namespace, opts: dict) -> dict:
         alice = rng.integers(0, 2, (k, n_key), dtype=np.uint8)
         bob = alice ^ (rng.random(alice.shape) < q).astype(np.uint8)
         t0, c0 = time.perf_counter(), time.process_time()
-        res = ldpc_reconcile_in_memory(alice, bob, q, rng, **opts)
+        res = ldpc_reconcile_in_memory(alice, bob, q, rng, n=n, **opts)
         wall += time.perf_counter() - t0
         cpu += time.process_time() - c0
         wrong = np.any(res.corrected != alice, axis=1)
@@ -64,7 +66,7 @@ def run_point(q: float, args: argparse.Namespace, opts: dict) -> dict:
         trips = max(trips, res.round_trips)
         frames += k
     bits = frames * n_key
-    return {"qber": q, "efficiency": leaked / entropy, "frames": frames, "lost": lost,
+    return {"qber": q, "n": n, "efficiency": leaked / entropy, "frames": frames, "lost": lost,
             "undetected": undetected, "fer": (lost + undetected) / frames,
             "max_messages": trips, "throughput_bps": bits / wall,
             "throughput_bps_per_cpu": bits / cpu}
@@ -76,24 +78,25 @@ def main() -> int:
                     default=[0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08])
     ap.add_argument("--frames", type=int, default=200)
     ap.add_argument("--chunk", type=int, default=20)
-    ap.add_argument("--n", type=int, default=DEFAULT_CODE_LENGTH, help="mother code length")
+    ap.add_argument("--n", type=int, default=0,
+                    help="mother code length (default: the protocol's, code_length(QBER))")
     ap.add_argument("--efficiency", type=float, default=START_EFFICIENCY)
     ap.add_argument("--blind-steps", type=int, default=3)
     ap.add_argument("--span", type=float, default=BLIND_SPAN)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    opts = {"n": args.n, "efficiency": args.efficiency, "blind_steps": args.blind_steps,
-            "span": args.span}
-    w = np.zeros((1, ldpc_frame_length(args.n)), dtype=np.uint8)
-    ldpc_reconcile_in_memory(w, w, 0.05, np.random.default_rng(0), **opts)  # JIT warm-up
+    opts = {"efficiency": args.efficiency, "blind_steps": args.blind_steps, "span": args.span}
+    w = np.zeros((1, ldpc_frame_length(args.n or code_length(0.05))), dtype=np.uint8)
+    ldpc_reconcile_in_memory(w, w, 0.05, np.random.default_rng(0), n=args.n or None,
+                             **opts)  # JIT warm-up
     rows = []
     for q in args.qber:
-        adapt_code(q, 0, args.n, args.efficiency, args.span)  # build the code untimed
+        adapt_code(q, 0, args.n or None, args.efficiency, args.span)  # build it untimed
         row = run_point(q, args, opts)
         rows.append(row)
         if not args.json:
-            print(f"Q={q:.3f} f={row['efficiency']:.4f} lost={row['lost']} "
+            print(f"Q={q:.3f} n={row['n']} f={row['efficiency']:.4f} lost={row['lost']} "
                   f"undetected={row['undetected']} of {row['frames']} frames "
                   f"messages<={row['max_messages']} "
                   f"{row['throughput_bps'] / 1e6:.3f} Mbit/s wall "

@@ -40,7 +40,13 @@ from euroqci.qkd.cascade import (
     pack_parities,
     unpack_parities,
 )
-from euroqci.qkd.ldpc import adapt_code, ldpc_decode, ldpc_frame_length, ldpc_syndrome
+from euroqci.qkd.ldpc import (
+    adapt_code,
+    code_length,
+    ldpc_decode,
+    ldpc_frame_length,
+    ldpc_syndrome,
+)
 from euroqci.qkd.reconciliation import binary_entropy, choose_method
 from euroqci.qkd.sifting import (
     pack_bits,
@@ -141,9 +147,10 @@ def _method(cfg: ProtocolConfig, qber: float) -> str:
     return choose_method(qber, cfg.classical_rtt_s)
 
 
-def _whole_frames(cfg: ProtocolConfig, method: str, key_index: np.ndarray) -> np.ndarray:
+def _whole_frames(cfg: ProtocolConfig, method: str, qber: float,
+                  key_index: np.ndarray) -> np.ndarray:
     """The key positions cut to whole reconciliation frames (the tail is not used)."""
-    frame = cfg.frame_bits if method == "cascade" else ldpc_frame_length()
+    frame = cfg.frame_bits if method == "cascade" else ldpc_frame_length(code_length(qber))
     if key_index.size < frame:
         raise ProtocolAbort(f"{key_index.size} sifted key bits: fewer than one {method} "
                             f"frame of {frame} bits (lengthen the block)")
@@ -168,7 +175,7 @@ def _estimate(cfg, out, timer, intensity, sifted, m_z, n_pulses):
                               eps_cor=cfg.eps_cor, method=estimation.finite_key_method(cfg.source))
     out.qber = est.qber_test
     out.method = _method(cfg, est.qber_test)
-    return est, _whole_frames(cfg, out.method, sifted.key_index)
+    return est, _whole_frames(cfg, out.method, est.qber_test, sifted.key_index)
 
 
 def _finish(ch: AuthenticatedChannel, cfg, out, counts, key, seed, timer,
