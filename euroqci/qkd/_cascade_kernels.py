@@ -94,12 +94,12 @@ def _prefix_one(bits, perm, pre, f, q):
 
 @njit(nogil=True, refcount=False)
 def range_parities(pre, ready, bits, perm, packed, masks, half, req, out):
-    """Parity of ``bits[frame, perm[pass, start:end]]`` for each request row
-    (frame, pass, start, end), into ``out``. The whole frame and its halves [0, half), [half, n) (the top-level blocks of
-    the late passes) come from packed words and ``masks``; any other block from prefix
-    parities (two lookups), built for a (frame, pass) when it is first needed: in practice
-    ~18 % of them (passes 1-2, and the few late passes where a search runs). Writes the
-    parities into ``out[:m]`` (m request rows); returns -1, or the first row out of range."""
+    """Parity of ``bits[frame, perm[pass, start:end]]`` for each of the m request rows
+    (frame, pass, start, end), into ``out[:m]``; returns -1, or the first row out of range.
+    The whole frame and its halves [0, half), [half, n) (the top-level blocks of the late
+    passes) come from packed words and ``masks``; any other block from prefix parities
+    (two lookups), built for a (frame, pass) when it is first needed: in practice ~18 % of
+    them (passes 1-2, and the few late passes where a search runs)."""
     m = req.shape[0]
     n_frames, n = bits.shape
     n_passes = perm.shape[0]
