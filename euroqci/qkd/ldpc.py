@@ -44,7 +44,7 @@ DEFAULT_CODE_LENGTH = 100_000
 #: Below LONG_CODE_QBER the mother codes are LONG_CODE_LENGTH symbols long (frames of
 #: 900 000 key bits): the high-rate codes (R0 = 0.8-0.85) have the largest gap to their
 #: thresholds at n = 10^5. Measured (docs/reconciliation.md): at Q = 2 %, n = 10^5 loses
-#: 27 % of frames at f 1.10, n = 10^6 none of 1280 at f 1.094; at 2.5 %, f 1.106 -> 1.097;
+#: 27 % of frames at f 1.10, n = 10^6 none of 3328 at f 1.094; at 2.5 %, f 1.106 -> 1.097;
 #: at 3 %, 1.087 -> 1.072, for 1.5-2x the decoding time per bit.
 LONG_CODE_LENGTH = 1_000_000
 LONG_CODE_QBER = 0.03
