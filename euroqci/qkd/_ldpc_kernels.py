@@ -83,6 +83,7 @@ _LOG1P = (0.9996067881584167, -0.48641014099121094, 0.2540143132209778, -0.07433
 
 SCRATCH_PER_EDGE = 3  # vectors kept per edge of the check being updated (see _sweep)
 _PREFETCH_EDGES = 40  # how far ahead the sweep prefetches a posteriori LLRs
+_LIFT_PREFETCH = 2  # how many vectors ahead the row-block sweep prefetches
 # time per edge and frame, frame lanes over row-block lanes at equal lanes busy (measured
 # 0.65 / 0.95 ns at n = 2e5): the row-block lanes pay rotated reads and masked writes
 _ROWS_VS_FRAMES = 0.7
@@ -265,6 +266,10 @@ def _sweep_lift(post, msg, syn, scratch, check_ptr, check_vars, z, unit, cap):
             hard = neg
             for k in range(d):
                 lo, hi, split = _rotation(check_vars[e0 + k], i0, z)
+                # each base edge streams through its column block as i0 advances: more
+                # streams (d = 10-50) than the hardware prefetcher follows
+                prefetch(post, lo + _LIFT_PREFETCH * LANES)
+                prefetch(msg, (g0 + k) * zp + i0 + _LIFT_PREFETCH * LANES)
                 p = vload_split(post, lo, hi, split)
                 q = vsub(p, vload(msg, (g0 + k) * zp + i0))
                 prod = _edge_in(q, prod, scratch, SCRATCH_PER_EDGE * k * LANES, consts)
