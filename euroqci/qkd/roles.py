@@ -41,11 +41,13 @@ from euroqci.qkd.cascade import (
     unpack_parities,
 )
 from euroqci.qkd.ldpc import (
+    RESCUE_MAX_SYMBOLS,
     adapt_code,
     code_length,
     ldpc_decode,
     ldpc_frame_length,
     ldpc_syndrome,
+    rescue_symbols,
 )
 from euroqci.qkd.reconciliation import binary_entropy, choose_method
 from euroqci.qkd.sifting import (
@@ -381,6 +383,19 @@ def _ldpc_alice(ch: AuthenticatedChannel, key: np.ndarray, qber: float,
         reveal = np.arange(adapted.revealed_after(step, BLIND_STEPS))
         ch.send("ldpc-reveal", v=np.packbits(punctured[np.ix_(failed, reveal)]))
         leaked[failed] = adapted.leaked_bits + reveal.size
+    if failed.size:  # rescue: Alice's key bits around the checks Bob's decoding left stuck
+        msg = ch.recv("ldpc-suspects")
+        counts = np.asarray(msg["counts"], dtype=np.int64)
+        index = np.asarray(msg["index"], dtype=np.int64)
+        if counts.shape != failed.shape or counts.min() < 0 or counts.sum() != index.size \
+                or counts.max() > RESCUE_MAX_SYMBOLS or index.size and (
+                    index.min() < 0 or index.max() >= adapted.n_key):
+            raise ProtocolAbort("malformed LDPC rescue request")
+        frames = np.repeat(failed, counts)
+        ch.send("ldpc-rescue", v=np.packbits(_frames(key, adapted.n_key)[frames, index]))
+        leaked[failed] += counts
+        failed = np.asarray(ch.recv("ldpc-status")["failed"], dtype=np.int64)
+        step += 1
     ok = np.ones(syndromes.shape[0], dtype=bool)
     ok[failed] = False
     return int(leaked.sum()), step + 1, np.repeat(ok, adapted.n_key)
@@ -395,9 +410,11 @@ def _ldpc_bob(ch: AuthenticatedChannel, raw: np.ndarray,
     m = adapted.code.m
     syndromes = np.unpackbits(ch.recv("ldpc-syndrome")["s"].reshape(frames.shape[0], -1),
                               axis=1, count=m)
-    corrected, ok = ldpc_decode(adapted, frames, syndromes, qber)
+    words, ok = ldpc_decode(adapted, frames, syndromes, qber, full=True)
     leaked = np.full(frames.shape[0], adapted.leaked_bits, dtype=np.int64)
     p, step = adapted.punctured.shape[0], 0
+    reveal = np.arange(0)
+    punct = np.zeros((frames.shape[0], p), dtype=np.uint8)  # punctured values revealed
     while True:
         failed = np.flatnonzero(~ok)
         ch.send("ldpc-status", failed=failed.astype(np.int64))
@@ -406,11 +423,28 @@ def _ldpc_bob(ch: AuthenticatedChannel, raw: np.ndarray,
         step += 1
         reveal = np.arange(adapted.revealed_after(step, BLIND_STEPS))
         values = unpack_bits(ch.recv("ldpc-reveal")["v"], failed.size * reveal.size)
-        fixed, fixed_ok = ldpc_decode(adapted, frames[failed], syndromes[failed], qber, reveal,
-                                      values.reshape(failed.size, reveal.size))
-        corrected[failed], ok[failed] = fixed, fixed_ok
+        punct[failed, : reveal.size] = values.reshape(failed.size, reveal.size)
+        words[failed], ok[failed] = ldpc_decode(adapted, frames[failed], syndromes[failed],
+                                                qber, reveal, punct[failed, : reveal.size],
+                                                full=True)
         leaked[failed] = adapted.leaked_bits + reveal.size
-    return (corrected.reshape(-1), int(leaked.sum()), step + 1,
+    if failed.size:  # rescue (ldpc.rescue_symbols): one more attempt per stuck frame
+        known = rescue_symbols(adapted, words[failed], syndromes[failed])
+        counts = np.array([k.size for k in known], dtype=np.int64)
+        index = np.concatenate(known).astype(np.int64)
+        ch.send("ldpc-suspects", counts=counts, index=index)
+        given = unpack_bits(ch.recv("ldpc-rescue")["v"], index.size)
+        starts = np.concatenate(([0], np.cumsum(counts)))
+        for j, f in enumerate(failed):
+            if counts[j]:
+                word, good = ldpc_decode(adapted, frames[f], syndromes[f], qber, reveal,
+                                         punct[f, : reveal.size], known[j],
+                                         given[starts[j]:starts[j + 1]], full=True)
+                words[f], ok[f] = word[0], good[0]
+        leaked[failed] += counts
+        ch.send("ldpc-status", failed=np.flatnonzero(~ok).astype(np.int64))
+        step += 1
+    return (words[:, adapted.key_positions].reshape(-1), int(leaked.sum()), step + 1,
             np.repeat(ok, adapted.n_key))
 
 
