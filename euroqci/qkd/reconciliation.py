@@ -35,7 +35,7 @@ __all__ = [
 #: Measured in memory (docs/reconciliation.md, 2026-11-27): Cascade (`pow2`, the link
 #: engine's variant, n = 10^4) leaks f = 1.058 / 1.063 / 1.060 / 1.063 / 1.067 at
 #: Q = 5 / 6 / 7 / 8 / 9 % in ~1200-1700 round trips per batch; LDPC (n = 10^5) leaks
-#: f ~ 1.07-1.08 in 1-4 messages. LDPC never leaks less; it is chosen where the f gap is
+#: f ~ 1.07-1.08 in 1-5 messages. LDPC never leaks less; it is chosen where the f gap is
 #: smallest (<= ~0.01 from 6 %) and Cascade's round trips are most numerous, which over a
 #: real channel cost ~1-2 s per batch at 1 ms RTT. Below 6 % the gap is 0.015-0.03 (and
 #: below ~2 % no listed code can compete: R = 0.9 has f_thr = 1.15 even asymptotically,
