@@ -83,8 +83,12 @@ _LLR_SHORTENED = np.float32(50.0 * _LLR_UNIT)  # symbols Bob knows
 #: both lost no frame (docs/reconciliation.md).
 START_EFFICIENCY = 1.07
 BLIND_SPAN = 0.08
-#: Most key symbols a rescue reveals per frame (rescue_symbols).
+#: Most key symbols a rescue reveals per frame and round (rescue_symbols), and the most
+#: rounds (a stuck frame that the first round does not free usually has its other wrong
+#: symbols next to the checks left unsatisfied then: measured at Q = 3 %, 3 of 3 freed in
+#: the second round).
 RESCUE_MAX_SYMBOLS = 256
+RESCUE_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -312,7 +316,7 @@ def ldpc_reconcile_in_memory(alice_key: np.ndarray, bob_key: np.ndarray, qber_es
     With ``blind_steps`` > 0, frames that fail are retried up to that many times, each
     time with a further ``p / blind_steps`` punctured values revealed (and leaked); with
     ``rescue``, frames still failing then get Alice's values of their
-    :func:`rescue_symbols` (leaked too) and one more attempt.
+    :func:`rescue_symbols` (leaked too) and another attempt, up to RESCUE_ROUNDS times.
     """
     alice = as_frames(alice_key, "alice_key")
     bob = as_frames(bob_key, "bob_key")
@@ -335,16 +339,26 @@ def ldpc_reconcile_in_memory(alice_key: np.ndarray, bob_key: np.ndarray, qber_es
                                                 punct[np.ix_(failed, reveal)], full=True)
         leaked[failed] = adapted.leaked_bits + reveal.shape[0]
         round_trips += 1
-    failed = np.nonzero(~ok)[0]
-    if rescue and failed.size:  # one more round trip: Alice's bits around the stuck checks
-        for f, known in zip(failed, rescue_symbols(adapted, words[failed], syn[failed]),
-                            strict=True):
-            if known.size:
+    known: dict[int, np.ndarray] = {}  # rescue: Alice's key bits around the stuck checks
+    for _ in range(RESCUE_ROUNDS if rescue else 0):
+        failed = np.nonzero(~ok)[0]
+        if failed.size == 0:
+            break
+        asked = 0
+        for f, new in zip(failed, rescue_symbols(adapted, words[failed], syn[failed]),
+                          strict=True):
+            prev = known.get(f, new[:0])
+            idx = np.union1d(prev, new)
+            if idx.size > prev.size:
+                leaked[f] += idx.size - prev.size
+                asked += 1
+                known[f] = idx
                 word, good = ldpc_decode(adapted, bob[f], syn[f], qber_estimate, reveal,
-                                         punct[f, reveal], known, alice[f, known], full=True)
+                                         punct[f, reveal], idx, alice[f, idx], full=True)
                 words[f], ok[f] = word[0], good[0]
-                leaked[f] += known.size
         round_trips += 1
+        if not asked:
+            break
     corrected = words[:, adapted.key_positions]
     errors = np.count_nonzero(bob != alice, axis=1)
     return ReconciliationResult(

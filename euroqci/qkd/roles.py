@@ -42,6 +42,7 @@ from euroqci.qkd.cascade import (
 )
 from euroqci.qkd.ldpc import (
     RESCUE_MAX_SYMBOLS,
+    RESCUE_ROUNDS,
     adapt_code,
     code_length,
     ldpc_decode,
@@ -383,7 +384,9 @@ def _ldpc_alice(ch: AuthenticatedChannel, key: np.ndarray, qber: float,
         reveal = np.arange(adapted.revealed_after(step, BLIND_STEPS))
         ch.send("ldpc-reveal", v=np.packbits(punctured[np.ix_(failed, reveal)]))
         leaked[failed] = adapted.leaked_bits + reveal.size
-    if failed.size:  # rescue: Alice's key bits around the checks Bob's decoding left stuck
+    for _ in range(RESCUE_ROUNDS):  # rescue: key bits around the checks left unsatisfied
+        if failed.size == 0:
+            break
         msg = ch.recv("ldpc-suspects")
         counts = np.asarray(msg["counts"], dtype=np.int64)
         index = np.asarray(msg["index"], dtype=np.int64)
@@ -396,6 +399,8 @@ def _ldpc_alice(ch: AuthenticatedChannel, key: np.ndarray, qber: float,
         leaked[failed] += counts
         failed = np.asarray(ch.recv("ldpc-status")["failed"], dtype=np.int64)
         step += 1
+        if counts.sum() == 0:
+            break
     ok = np.ones(syndromes.shape[0], dtype=bool)
     ok[failed] = False
     return int(leaked.sum()), step + 1, np.repeat(ok, adapted.n_key)
@@ -428,22 +433,34 @@ def _ldpc_bob(ch: AuthenticatedChannel, raw: np.ndarray,
                                                 qber, reveal, punct[failed, : reveal.size],
                                                 full=True)
         leaked[failed] = adapted.leaked_bits + reveal.size
-    if failed.size:  # rescue (ldpc.rescue_symbols): one more attempt per stuck frame
-        known = rescue_symbols(adapted, words[failed], syndromes[failed])
-        counts = np.array([k.size for k in known], dtype=np.int64)
-        index = np.concatenate(known).astype(np.int64)
+    known = np.zeros(frames.shape, dtype=bool)  # key bits Alice gave in rescue rounds
+    alice_bits = np.zeros_like(frames)
+    for _ in range(RESCUE_ROUNDS):  # rescue (ldpc.rescue_symbols): stuck frames
+        if failed.size == 0:
+            break
+        asked = [k[~known[f, k]] for f, k in
+                 zip(failed, rescue_symbols(adapted, words[failed], syndromes[failed]),
+                     strict=True)]
+        counts = np.array([k.size for k in asked], dtype=np.int64)
+        index = np.concatenate(asked).astype(np.int64)
         ch.send("ldpc-suspects", counts=counts, index=index)
         given = unpack_bits(ch.recv("ldpc-rescue")["v"], index.size)
-        starts = np.concatenate(([0], np.cumsum(counts)))
+        frames_known = np.repeat(failed, counts)
+        known[frames_known, index] = True
+        alice_bits[frames_known, index] = given
         for j, f in enumerate(failed):
             if counts[j]:
+                idx = np.flatnonzero(known[f])
                 word, good = ldpc_decode(adapted, frames[f], syndromes[f], qber, reveal,
-                                         punct[f, : reveal.size], known[j],
-                                         given[starts[j]:starts[j + 1]], full=True)
+                                         punct[f, : reveal.size], idx, alice_bits[f, idx],
+                                         full=True)
                 words[f], ok[f] = word[0], good[0]
         leaked[failed] += counts
-        ch.send("ldpc-status", failed=np.flatnonzero(~ok).astype(np.int64))
+        failed = np.flatnonzero(~ok)
+        ch.send("ldpc-status", failed=failed.astype(np.int64))
         step += 1
+        if counts.sum() == 0:
+            break
     return (words[:, adapted.key_positions].reshape(-1), int(leaked.sum()), step + 1,
             np.repeat(ok, adapted.n_key))
 
