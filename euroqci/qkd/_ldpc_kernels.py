@@ -302,19 +302,25 @@ def _iterate_lift(work, check_ptr, check_vars, z, unit, cap, it, best, since, ma
     """Iterations ``it``, ``it + 1``, ... of one frame until it stops (same rules as the
     frame lanes, from the stall state ``best``, ``since``); returns the iteration count."""
     post, msg, syn, scratch = work
-    while it < max_iter:
+    stop = it >= max_iter
+    while not stop:
         unsat = int(_sweep_lift(post, msg, syn, scratch, check_ptr, check_vars, z, unit, cap))
         it += 1
-        if unsat == 0 and it > 1:
-            break
-        if unsat < best:
-            best = unsat
-            since = 0
-        else:
-            since += 1
-            if since >= patience:
-                break
+        stop, best, since = _stop_rule(unsat, it, best, since, max_iter, patience)
     return it
+
+
+@njit(inline="always")
+def _stop_rule(unsat, it, best, since, max_iter, patience):
+    """After iteration ``it`` (counted from 1) left ``unsat`` unsatisfied checks: (stop,
+    best, since). A frame stops once its hard decision satisfies every check (from the
+    second iteration on), after ``max_iter`` iterations, or once ``unsat`` has not fallen
+    below its ``best`` for ``patience`` iterations (``since`` counts them)."""
+    if unsat == 0 and it > 1:
+        return True, best, since
+    if unsat < best:
+        return it >= max_iter, unsat, 0
+    return it >= max_iter or since + 1 >= patience, best, since + 1
 
 
 @njit
@@ -442,18 +448,9 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, pat
             f = frame[lane]
             if f < 0:
                 continue
-            it = iters[f]
-            iters[f] = it + 1
-            u = int(unsat[lane])
-            stop = it + 1 >= max_iter
-            if u == 0 and it > 0:
-                stop = True
-            elif u < best[lane]:
-                best[lane] = u
-                since[lane] = 0
-            else:
-                since[lane] += 1
-                stop = stop or since[lane] >= patience
+            iters[f] += 1
+            stop, best[lane], since[lane] = _stop_rule(int(unsat[lane]), iters[f], best[lane],
+                                                       since[lane], max_iter, patience)
             if not stop:
                 continue
             _finish(post, lane, LANES, f, syndrome, check_ptr, check_vars, bits, ok)

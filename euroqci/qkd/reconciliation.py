@@ -48,7 +48,8 @@ LDPC_MAX_QBER = 0.09
 #: then cost more time than LDPC's decoding (measured across a delay line, QBER 3 %, two
 #: blocks: Cascade 3.9 / 0.57 / 0.31 Mbit/s at 0 / 1 / 4 ms RTT, LDPC 2.2-2.5 Mbit/s
 #: whatever the RTT, docs/benchmarks.md; the crossover is near 0.4 ms), for a few % less
-#: key per block (f ~1.08 instead of ~1.05). Below 3 % the LDPC codes lose frames.
+#: key per block (f ~1.08 instead of ~1.05). Below 3 % LDPC needs its 10^6-symbol codes
+#: (frames of 900 000 key bits, f ~1.09), so Cascade stays.
 LATENCY_RTT_S = 5e-4
 LDPC_LATENCY_QBER = 0.03
 
