@@ -57,10 +57,9 @@ MOTHER_RATES = (0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55)
 # from MAX_ITER to ~25 iterations.
 MAX_ITER = 100
 PATIENCE = 8
-# LLRs from the QBER estimate times each factor in turn (a frame that fails is decoded
-# again with the next, locally, without leakage). 1.3x then 2x helped against the error
-# floor of the capped decoder below; with the cap raised the true QBER is used, once.
-LLR_QBER_FACTORS = (1.0,)
+# LLRs come from the QBER estimate itself. (Decoding failed frames again with 1.3x then 2x
+# the QBER helped against the error floor of the capped decoder below; with the cap raised
+# it no longer does.)
 # The decoder's messages are capped at phi of the table's first bin: phi(1/128) = 5.5 with
 # the plain table, and then a chain of 4-10 wrong degree-2 symbols outweighs its two
 # unsatisfied checks and BP stalls (an error floor; n = 2e5, R0 = 0.6, f = 1.10 / 1.14:
@@ -254,29 +253,18 @@ def ldpc_decode(adapted: AdaptedCode, bob_key: np.ndarray, syndrome: np.ndarray,
     if key.shape[1] != adapted.n_key or syn.shape[1] != adapted.code.m:
         raise InvalidParameter("frame", f"{key.shape[1]} key bits, {syn.shape[1]} syndrome",
                                f"must be {adapted.n_key} key bits, {adapted.code.m} syndrome")
-    bits, ok = None, None
-    for factor in LLR_QBER_FACTORS:
-        todo = np.arange(key.shape[0]) if ok is None else np.nonzero(~ok)[0]
-        if todo.size == 0:
-            break
-        q = min(max(qber * factor, 1e-4), 0.499)
-        llr = np.zeros((todo.size, adapted.code.n), dtype=np.float32)
-        llr[:, adapted.key_positions] = (1.0 - 2.0 * key[todo]) * np.float32(
-            _LLR_UNIT * math.log((1 - q) / q))
-        llr[:, adapted.shortened] = (1.0 - 2.0 * adapted.shortened_values) * _LLR_SHORTENED
-        for where, values in ((adapted.punctured, (revealed, revealed_values)),
-                              (adapted.key_positions, (known, known_values))):
-            index, given = values
-            if index is not None and len(index):
-                given = np.asarray(given, dtype=np.float32).reshape(key.shape[0], -1)
-                llr[:, where[index]] = (1.0 - 2.0 * given[todo]) * _LLR_SHORTENED
-        b, good, _ = kern.decode_layered_bp(llr, np.ascontiguousarray(syn[todo]),
-                                            adapted.code.check_ptr, adapted.code.check_vars,
-                                            MAX_ITER, _PHI, PATIENCE)
-        if ok is None:
-            bits, ok = b, good
-        else:
-            bits[todo], ok[todo] = b, good
+    q = min(max(qber, 1e-4), 0.499)
+    llr = np.zeros((key.shape[0], adapted.code.n), dtype=np.float32)
+    llr[:, adapted.key_positions] = (1.0 - 2.0 * key) * np.float32(
+        _LLR_UNIT * math.log((1 - q) / q))
+    llr[:, adapted.shortened] = (1.0 - 2.0 * adapted.shortened_values) * _LLR_SHORTENED
+    for where, index, given in ((adapted.punctured, revealed, revealed_values),
+                                (adapted.key_positions, known, known_values)):
+        if index is not None and len(index):
+            given = np.asarray(given, dtype=np.float32).reshape(key.shape[0], -1)
+            llr[:, where[index]] = (1.0 - 2.0 * given) * _LLR_SHORTENED
+    bits, ok, _ = kern.decode_layered_bp(llr, syn, adapted.code.check_ptr,
+                                         adapted.code.check_vars, MAX_ITER, _PHI, PATIENCE)
     return (bits if full else bits[:, adapted.key_positions]), ok
 
 
