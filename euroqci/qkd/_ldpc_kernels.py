@@ -60,6 +60,17 @@ def syndromes(words, check_ptr, check_vars):
     return out
 
 
+@njit(nogil=True)
+def set_llrs(llr, bits, positions, value):
+    """``llr[f, positions[i]] = -value if bits[f, i] else value`` for every frame f (a
+    ``bits`` of one row is used for all frames): what numpy's column scatter of a float
+    temporary did at ~15 % of the decoding time of a block."""
+    for f in range(llr.shape[0]):
+        row = 0 if bits.shape[0] == 1 else f
+        for i in range(positions.shape[0]):
+            llr[f, positions[i]] = -value if bits[row, i] & 1 else value
+
+
 _PHI_STEP = 64.0  # table resolution of phi, entries per unit of LLR
 _PHI_MAX = 24.0
 

@@ -255,14 +255,13 @@ def ldpc_decode(adapted: AdaptedCode, bob_key: np.ndarray, syndrome: np.ndarray,
                                f"must be {adapted.n_key} key bits, {adapted.code.m} syndrome")
     q = min(max(qber, 1e-4), 0.499)
     llr = np.zeros((key.shape[0], adapted.code.n), dtype=np.float32)
-    llr[:, adapted.key_positions] = (1.0 - 2.0 * key) * np.float32(
-        _LLR_UNIT * math.log((1 - q) / q))
-    llr[:, adapted.shortened] = (1.0 - 2.0 * adapted.shortened_values) * _LLR_SHORTENED
+    kern.set_llrs(llr, key, adapted.key_positions, np.float32(_LLR_UNIT * math.log((1 - q) / q)))
+    kern.set_llrs(llr, adapted.shortened_values[None, :], adapted.shortened, _LLR_SHORTENED)
     for where, index, given in ((adapted.punctured, revealed, revealed_values),
                                 (adapted.key_positions, known, known_values)):
         if index is not None and len(index):
-            given = np.asarray(given, dtype=np.float32).reshape(key.shape[0], -1)
-            llr[:, where[index]] = (1.0 - 2.0 * given) * _LLR_SHORTENED
+            given = np.asarray(given, dtype=np.uint8).reshape(key.shape[0], -1)
+            kern.set_llrs(llr, given, where[index], _LLR_SHORTENED)
     bits, ok, _ = kern.decode_layered_bp(llr, syn, adapted.code.check_ptr,
                                          adapted.code.check_vars, MAX_ITER, _PHI, PATIENCE)
     return (bits if full else bits[:, adapted.key_positions]), ok
