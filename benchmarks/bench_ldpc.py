@@ -28,11 +28,11 @@ import numpy as np
 
 from euroqci.qkd.ldpc import (
     BLIND_SPAN,
-    START_EFFICIENCY,
     adapt_code,
     code_length,
     ldpc_frame_length,
     ldpc_reconcile_in_memory,
+    start_efficiency,
 )
 from euroqci.qkd.reconciliation import binary_entropy
 
@@ -66,7 +66,8 @@ def run_point(q: float, args: argparse.Namespace, opts: dict) -> dict:
         trips = max(trips, res.round_trips)
         frames += k
     bits = frames * n_key
-    return {"qber": q, "n": n, "efficiency": leaked / entropy, "frames": frames, "lost": lost,
+    return {"qber": q, "n": n, "start_efficiency": opts["efficiency"] or start_efficiency(n),
+            "efficiency": leaked / entropy, "frames": frames, "lost": lost,
             "undetected": undetected, "fer": (lost + undetected) / frames,
             "max_messages": trips, "throughput_bps": bits / wall,
             "throughput_bps_per_cpu": bits / cpu}
@@ -80,7 +81,9 @@ def main() -> int:
     ap.add_argument("--chunk", type=int, default=20)
     ap.add_argument("--n", type=int, default=0,
                     help="mother code length (default: the protocol's, code_length(QBER))")
-    ap.add_argument("--efficiency", type=float, default=START_EFFICIENCY)
+    ap.add_argument("--efficiency", type=float, default=None,
+                    help="start f of the blind protocol (default: the protocol's, "
+                         "start_efficiency(n))")
     ap.add_argument("--blind-steps", type=int, default=3)
     ap.add_argument("--span", type=float, default=BLIND_SPAN)
     ap.add_argument("--seed", type=int, default=7)
@@ -96,7 +99,8 @@ def main() -> int:
         row = run_point(q, args, opts)
         rows.append(row)
         if not args.json:
-            print(f"Q={q:.3f} n={row['n']} f={row['efficiency']:.4f} lost={row['lost']} "
+            print(f"Q={q:.3f} n={row['n']} start={row['start_efficiency']:.3f} "
+                  f"f={row['efficiency']:.4f} lost={row['lost']} "
                   f"undetected={row['undetected']} of {row['frames']} frames "
                   f"messages<={row['max_messages']} "
                   f"{row['throughput_bps'] / 1e6:.3f} Mbit/s wall "

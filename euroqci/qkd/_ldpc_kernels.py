@@ -248,21 +248,40 @@ def _is_lift(check_ptr, check_vars, n, z):
 
 
 @njit
-def _rotation(v0, i0, z):
+def _rotations(check_ptr, check_vars, z):
+    """Per base edge g (edge k of base check b): (``LANES`` + the first variable of its
+    column block, the circulant shift ``v0 mod Z`` of ``v0`` = the variable of check
+    ``b Z``), int64[n_edges / Z, 2]: what ``_rotation`` needs, without a division per
+    edge in the sweep."""
+    rot = np.empty((check_vars.shape[0] // z, 2), dtype=np.int64)
+    for b in range((check_ptr.shape[0] - 1) // z):
+        e0 = check_ptr[b * z]
+        for k in range(check_ptr[b * z + 1] - e0):
+            v0 = check_vars[e0 + k]
+            rot[e0 // z + k, 0] = LANES + v0 - v0 % z
+            rot[e0 // z + k, 1] = v0 % z
+    return rot
+
+
+@njit(inline="always")
+def _rotation(rot, g, i0, z):
     """Where checks ``i0 + l`` of a row block find their variables of the column block of
-    ``v0`` (the variable of check ``i0 = 0``): ``post[lo + l]`` for l < split, else
-    ``post[hi + l]`` (the circulant wraps around)."""
-    start = (v0 + i0) % z
-    lo = LANES + v0 - v0 % z + start
+    base edge ``g`` (``_rotations``): ``post[lo + l]`` for l < split, else ``post[hi + l]``
+    (the circulant wraps around)."""
+    start = rot[g, 1] + i0
+    if start >= z:
+        start -= z
+    lo = rot[g, 0] + start
     return lo, (lo - z if z - start < LANES else lo), z - start
 
 
 @njit
-def _sweep_lift(post, msg, syn, scratch, check_ptr, check_vars, z, unit, cap):
+def _sweep_lift(post, msg, syn, scratch, rot, check_ptr, z, unit, cap):
     """One layered iteration for one frame of a Z-fold lifted code, ``LANES`` checks of a
     row block (which share no variable) side by side: the same arithmetic per check as
     ``_sweep``. ``post[LANES + v]``, ``msg[g zp + i]`` (base edge g = edge k of base check
-    b, zp = Z rounded up to LANES), ``syn[b zp + i]``; returns the unsatisfied-check count.
+    b, zp = Z rounded up to LANES), ``syn[b zp + i]``, ``rot`` from ``_rotations``; returns
+    the unsatisfied-check count.
     """
     zp = -(-z // LANES) * LANES
     unsat = vzeros()
@@ -276,7 +295,7 @@ def _sweep_lift(post, msg, syn, scratch, check_ptr, check_vars, z, unit, cap):
             neg = vload(syn, b * zp + i0)
             hard = neg
             for k in range(d):
-                lo, hi, split = _rotation(check_vars[e0 + k], i0, z)
+                lo, hi, split = _rotation(rot, g0 + k, i0, z)
                 # each base edge streams through its column block as i0 advances: more
                 # streams (d = 10-50) than the hardware prefetcher follows
                 prefetch(post, lo + _LIFT_PREFETCH * LANES)
@@ -292,30 +311,31 @@ def _sweep_lift(post, msg, syn, scratch, check_ptr, check_vars, z, unit, cap):
                 r, p, suffix = _edge_out(suffix, neg, scratch, SCRATCH_PER_EDGE * k * LANES,
                                          consts)
                 vstore(msg, (g0 + k) * zp + i0, r)
-                lo, hi, split = _rotation(check_vars[e0 + k], i0, z)
+                lo, hi, split = _rotation(rot, g0 + k, i0, z)
                 vstore_split(post, lo, hi, split, z - i0, p)
     return vsum(unsat)
 
 
 @njit
-def _lift_workspace(n, m, n_edges, z, max_deg):
-    """(post, msg, syn, scratch) of ``_sweep_lift`` for one frame."""
+def _lift_workspace(check_ptr, check_vars, n, z, max_deg):
+    """(post, msg, syn, scratch, rot) of ``_sweep_lift`` for one frame."""
     zp = -(-z // LANES) * LANES
+    m = check_ptr.shape[0] - 1
     return (np.zeros(n + 2 * LANES, dtype=np.float32),  # a vector of padding either side
-            np.zeros(n_edges // z * zp, dtype=np.float32),
+            np.zeros(check_vars.shape[0] // z * zp, dtype=np.float32),
             np.zeros(m // z * zp, dtype=np.float32),
-            np.zeros(SCRATCH_PER_EDGE * max_deg * LANES, dtype=np.float32))
+            np.zeros(SCRATCH_PER_EDGE * max_deg * LANES, dtype=np.float32),
+            _rotations(check_ptr, check_vars, z))
 
 
 @njit
-def _iterate_lift(work, check_ptr, check_vars, z, unit, cap, it, best, since, max_iter,
-                  patience):
+def _iterate_lift(work, check_ptr, z, unit, cap, it, best, since, max_iter, patience):
     """Iterations ``it``, ``it + 1``, ... of one frame until it stops (same rules as the
     frame lanes, from the stall state ``best``, ``since``); returns the iteration count."""
-    post, msg, syn, scratch = work
+    post, msg, syn, scratch, rot = work
     stop = it >= max_iter
     while not stop:
-        unsat = int(_sweep_lift(post, msg, syn, scratch, check_ptr, check_vars, z, unit, cap))
+        unsat = int(_sweep_lift(post, msg, syn, scratch, rot, check_ptr, z, unit, cap))
         it += 1
         stop, best, since = _stop_rule(unsat, it, best, since, max_iter, patience)
     return it
@@ -361,15 +381,15 @@ def _decode_lift(llr, syndrome, check_ptr, check_vars, z, max_iter, unit, cap, p
     bits = np.zeros((n_frames, n), dtype=np.uint8)
     ok = np.zeros(n_frames, dtype=np.bool_)
     iters = np.zeros(n_frames, dtype=np.int64)
-    work = _lift_workspace(n, m, check_vars.shape[0], z, max_deg)
-    post, msg, syn, _ = work
+    work = _lift_workspace(check_ptr, check_vars, n, z, max_deg)
+    post, msg, syn, _, _ = work
     for f in range(n_frames):
         post[LANES:LANES + n] = llr[f]
         msg[:] = 0.0
         for c in range(m):
             syn[c // z * zp + c % z] = -0.0 if syndrome[f, c] else 0.0
-        iters[f] = _iterate_lift(work, check_ptr, check_vars, z, unit, cap, 0, m + 1, 0,
-                                 max_iter, patience)
+        iters[f] = _iterate_lift(work, check_ptr, z, unit, cap, 0, m + 1, 0, max_iter,
+                                 patience)
         _finish(post, LANES, 1, f, syndrome, check_ptr, check_vars, bits, ok)
     return bits, ok, iters
 
@@ -377,7 +397,7 @@ def _decode_lift(llr, syndrome, check_ptr, check_vars, z, max_iter, unit, cap, p
 @njit
 def _lift_lane(lane, keep, post, msg, syn, work, check_ptr, z):
     """Copy the state of ``lane`` (frame lanes) into the row-block layout of ``work``."""
-    l_post, l_msg, l_syn, _ = work
+    l_post, l_msg, l_syn, _, _ = work
     zp = -(-z // LANES) * LANES
     n = l_post.shape[0] - 2 * LANES
     for v in range(n):
@@ -478,14 +498,14 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, pat
             if z == 0:
                 z = _circulant_lift(check_ptr, check_vars, n)
             if _rows_beat_frames(z, active):  # finish the frames left one at a time
-                work = _lift_workspace(n, m, check_vars.shape[0], z, max_deg)
+                work = _lift_workspace(check_ptr, check_vars, n, z, max_deg)
                 for lane in range(LANES):
                     f = frame[lane]
                     if f >= 0:
                         _lift_lane(lane, keep, post, msg, syn, work, check_ptr, z)
-                        iters[f] = _iterate_lift(work, check_ptr, check_vars, z, unit,
-                                                 table[0], iters[f], best[lane],
-                                                 since[lane], max_iter, patience)
+                        iters[f] = _iterate_lift(work, check_ptr, z, unit, table[0],
+                                                 iters[f], best[lane], since[lane],
+                                                 max_iter, patience)
                         _finish(work[0], LANES, 1, f, syndrome, check_ptr, check_vars, bits,
                                 ok)
                 active = 0

@@ -28,6 +28,8 @@ __all__ = [
     "DEFAULT_CODE_LENGTH",
     "LONG_CODE_LENGTH",
     "LONG_CODE_QBER",
+    "LONG_CODE_START_EFFICIENCY",
+    "START_EFFICIENCY",
     "AdaptedCode",
     "adapt_code",
     "code_length",
@@ -36,6 +38,7 @@ __all__ = [
     "ldpc_reconcile_in_memory",
     "ldpc_syndrome",
     "rescue_symbols",
+    "start_efficiency",
 ]
 
 #: Mother code length: 10^5 symbols (90 000 key bits per frame): f 1.07-1.09 at Q = 3-8 %
@@ -75,12 +78,16 @@ _PHI = (_LLR_UNIT * -np.log(np.tanh(
 _LLR_SHORTENED = np.float32(50.0 * _LLR_UNIT)  # symbols Bob knows
 
 
-#: The blind protocol starts at f = START_EFFICIENCY and reveals punctured symbols in equal
-#: steps up to f = START_EFFICIENCY + BLIND_SPAN (AdaptedCode.revealed_after). Measured at
-#: n = 2e5 (64 frames per point, Q = 3-8 %): start 1.06 / span 0.06 gives f 1.066-1.080,
-#: 1.08 / 0.08 gives f 1.080-1.085 with ~2x the throughput (fewer failed first attempts);
-#: both lost no frame (docs/reconciliation.md).
-START_EFFICIENCY = 1.07
+#: The blind protocol starts at f = start_efficiency(n) and reveals punctured symbols in
+#: equal steps up to BLIND_SPAN above it (AdaptedCode.revealed_after). The start trades f
+#: for speed: near its threshold a frame needs more iterations, and a failed first attempt
+#: costs ~37 of them before its retry. Measured at n = 10^5 (docs/benchmarks.md; 512
+#: frames per point, chunks of 64, Q = 3-8 %): start 1.07 gives f 1.072-1.087 at 4.2-6.8
+#: Mbit/s per core, 1.09 gives f 1.090-1.093 at 6.0-11.1 Mbit/s, both with no frame lost.
+START_EFFICIENCY = 1.09
+#: The long codes start lower: at Q = 2 % most frames fail at 1.07 and succeed at the first
+#: retry (f 1.094), so a higher start would put f above 1.10 (docs/reconciliation.md).
+LONG_CODE_START_EFFICIENCY = 1.07
 BLIND_SPAN = 0.08
 #: Most key symbols a rescue reveals per frame and round (rescue_symbols), and the most
 #: rounds (a stuck frame that the first round does not free usually has its other wrong
@@ -134,22 +141,31 @@ def code_length(qber_estimate: float) -> int:
     return LONG_CODE_LENGTH if qber_estimate < LONG_CODE_QBER else DEFAULT_CODE_LENGTH
 
 
+def start_efficiency(n: int) -> float:
+    """The f at which the blind protocol starts for a mother code of ``n`` symbols:
+    LONG_CODE_START_EFFICIENCY from LONG_CODE_LENGTH on, else START_EFFICIENCY."""
+    return LONG_CODE_START_EFFICIENCY if n >= LONG_CODE_LENGTH else START_EFFICIENCY
+
+
 def ldpc_frame_length(n: int = DEFAULT_CODE_LENGTH) -> int:
     """Key bits per LDPC frame for a mother code of ``n`` symbols: n - round(DELTA n)."""
     return n - int(round(DELTA * n))
 
 
 def adapt_code(qber_estimate: float, seed: int, n: int | None = None,
-               efficiency: float = START_EFFICIENCY, span: float = BLIND_SPAN) -> AdaptedCode:
+               efficiency: float | None = None, span: float = BLIND_SPAN) -> AdaptedCode:
     """Choose the mother code and the punctured / shortened symbols so that the rate is
     ``1 - f h(Q)`` with f = ``efficiency`` (Elkouss et al. 2011, Sec. 3), keeping at least
     ``span n_key h(Q)`` punctured symbols in reserve for blind retries; ``n`` (the mother
-    code length) defaults to :func:`code_length`. Deterministic in (``qber_estimate``,
-    ``seed``, ``n``): both ends call it with the same arguments."""
+    code length) defaults to :func:`code_length`, ``efficiency`` to
+    :func:`start_efficiency` of it. Deterministic in (``qber_estimate``, ``seed``, ``n``,
+    ``efficiency``, ``span``): both ends call it with the same arguments."""
     check_range("qber_estimate", qber_estimate, low=0.0, high=0.5, high_inclusive=False)
-    check_range("efficiency", efficiency, low=1.0, high=2.0)
     if n is None:
         n = code_length(qber_estimate)
+    if efficiency is None:
+        efficiency = start_efficiency(n)
+    check_range("efficiency", efficiency, low=1.0, high=2.0)
     d = n - ldpc_frame_length(n)
     h = float(binary_entropy(max(qber_estimate, 1e-4)))
     r_target = 1.0 - efficiency * h
@@ -295,10 +311,11 @@ def rescue_symbols(adapted: AdaptedCode, words: np.ndarray,
 
 def ldpc_reconcile_in_memory(alice_key: np.ndarray, bob_key: np.ndarray, qber_estimate: float,
                              rng: np.random.Generator, *, n: int | None = None,
-                             blind_steps: int = 3, efficiency: float = START_EFFICIENCY,
+                             blind_steps: int = 3, efficiency: float | None = None,
                              span: float = BLIND_SPAN, rescue: bool = True) -> ReconciliationResult:
     """Syndrome reconciliation of frames of ``ldpc_frame_length(n)`` bits, in process (``n``
-    defaults to :func:`code_length` of the QBER estimate).
+    defaults to :func:`code_length` of the QBER estimate, the start ``efficiency`` to
+    :func:`start_efficiency` of ``n``).
 
     With ``blind_steps`` > 0, frames that fail are retried up to that many times, each
     time with a further ``p / blind_steps`` punctured values revealed (and leaked); with

@@ -281,13 +281,14 @@ def test_rescue_symbols_are_the_key_bits_of_the_unsatisfied_checks():
     assert rescue_symbols(ad, words, syn)[0].size == 0
 
 
-# A frame left in a trapping set by the three blind retries (found by search: key seed
-# 145, 32 frames at Q = 6 %; ~1e-3 of frames at 3-6 % end so) is decoded once Alice
-# reveals her key bits in the checks Bob's decoding left unsatisfied: five messages, every
-# frame kept, the same leak counted at both ends, identical keys. If the codes or the
-# decoder change, find another such seed (the test asserts that the rescue ran).
+# A frame left in a trapping set by the three blind retries (found by search: key seed 31,
+# 32 frames at Q = 6 %; with the default start f, 2 of 355 such runs at 6 % and 5 of 178
+# at 3 % had one) is decoded once Alice reveals her key bits in the checks Bob's decoding
+# left unsatisfied: five messages, every frame kept, the same leak counted at both ends,
+# identical keys. If the codes, the start f or the decoder change, find another such seed
+# (the test asserts that the rescue ran).
 def test_two_party_ldpc_rescues_a_frame_stuck_after_the_blind_retries():
-    q, n_frames, seed = 0.06, 32, 145
+    q, n_frames, seed = 0.06, 32, 31
     rng = np.random.default_rng(seed)
     alice = rng.integers(0, 2, n_frames * ldpc_frame_length(), dtype=np.uint8)
     bob = alice ^ (rng.random(alice.size) < q).astype(np.uint8)
