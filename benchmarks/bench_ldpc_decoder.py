@@ -43,7 +43,10 @@ except ImportError:  # pragma: no cover - run from another directory
 NEW_KERNEL = kern.decode_layered_bp
 
 
-@numba.njit(cache=True)
+# not cached: this module is imported both as a script and as benchmarks.bench_ldpc_decoder
+# (by the tests), and numba's cache of one cannot be loaded by the other (it re-imports the
+# module by the name it was compiled under: "No module named 'benchmarks'")
+@numba.njit
 def reference_decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, patience):
     """The decoder before the SIMD lanes (commit 5fc412f), verbatim: one frame at a time,
     layered sum-product with phi(x) = -ln tanh(x/2) read from ``table`` (bins of 1/64)."""
