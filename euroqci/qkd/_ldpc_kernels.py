@@ -355,31 +355,35 @@ def _stop_rule(unsat, it, best, since, max_iter, patience):
 
 
 @njit
-def _finish(post, offset, stride, f, syndrome, check_ptr, check_vars, bits, ok):
-    """Hard decision ``post[offset + v stride] < 0`` into ``bits[f]``; ``ok[f]`` if it
-    satisfies the syndrome."""
+def _decide(post, offset, stride, f, bits):
+    """Hard decision ``post[offset + v stride] < 0`` into ``bits[f]``."""
     for v in range(bits.shape[1]):
         bits[f, v] = 1 if post[offset + v * stride] < 0 else 0
-    good = True
-    for c in range(check_ptr.shape[0] - 1):
-        s = syndrome[f, c]
-        for e in range(check_ptr[c], check_ptr[c + 1]):
-            s ^= bits[f, check_vars[e]]
-        if s:
-            good = False
-            break
-    ok[f] = good
+
+
+@njit
+def _satisfied(bits, syndrome, check_ptr, check_vars):
+    """bool[n_frames]: whether each row of ``bits`` has the syndrome ``syndrome``. Checked
+    once for all frames at the end (``syndromes``: one XOR per edge for 64 frames) rather
+    than per frame as it stops (~1 ns per edge and frame, ~6 % of the decoding at n = 10^5)."""
+    got = syndromes(bits, check_ptr, check_vars)
+    ok = np.ones(bits.shape[0], dtype=np.bool_)
+    for f in range(bits.shape[0]):
+        for c in range(got.shape[1]):
+            if got[f, c] != syndrome[f, c]:
+                ok[f] = False
+                break
+    return ok
 
 
 @njit
 def _decode_lift(llr, syndrome, check_ptr, check_vars, z, max_iter, unit, cap, patience,
                  max_deg):
-    """``decode_layered_bp`` for a Z-fold lifted code, one frame at a time."""
+    """``_decode_bits`` for a Z-fold lifted code, one frame at a time."""
     n_frames, n = llr.shape
     m = check_ptr.shape[0] - 1
     zp = -(-z // LANES) * LANES
     bits = np.zeros((n_frames, n), dtype=np.uint8)
-    ok = np.zeros(n_frames, dtype=np.bool_)
     iters = np.zeros(n_frames, dtype=np.int64)
     work = _lift_workspace(check_ptr, check_vars, n, z, max_deg)
     post, msg, syn, _, _ = work
@@ -390,8 +394,8 @@ def _decode_lift(llr, syndrome, check_ptr, check_vars, z, max_iter, unit, cap, p
             syn[c // z * zp + c % z] = -0.0 if syndrome[f, c] else 0.0
         iters[f] = _iterate_lift(work, check_ptr, z, unit, cap, 0, m + 1, 0, max_iter,
                                  patience)
-        _finish(post, LANES, 1, f, syndrome, check_ptr, check_vars, bits, ok)
-    return bits, ok, iters
+        _decide(post, LANES, 1, f, bits)
+    return bits, iters
 
 
 @njit
@@ -436,6 +440,14 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, pat
     ``ldpc_codes``), are decoded one at a time with ``LANES`` checks of a row block in the
     lanes instead (``_decode_lift``: the same results, ~12x less work for one frame).
     """
+    bits, iters = _decode_bits(llr, syndrome, check_ptr, check_vars, max_iter, table,
+                               patience)
+    return bits, _satisfied(bits, syndrome, check_ptr, check_vars), iters
+
+
+@njit
+def _decode_bits(llr, syndrome, check_ptr, check_vars, max_iter, table, patience):
+    """``decode_layered_bp`` without the final syndrome check: (bits, iterations)."""
     n_frames, n = llr.shape
     m = check_ptr.shape[0] - 1
     unit = table.shape[0] / (_PHI_MAX * _PHI_STEP)
@@ -449,7 +461,6 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, pat
             return _decode_lift(llr, syndrome, check_ptr, check_vars, z, max_iter, unit,
                                 table[0], patience, max_deg)
     bits = np.zeros((n_frames, n), dtype=np.uint8)
-    ok = np.zeros(n_frames, dtype=np.bool_)
     iters = np.zeros(n_frames, dtype=np.int64)
     post = np.zeros(n * LANES, dtype=np.float32)
     msg = np.zeros(check_vars.shape[0] * LANES, dtype=np.float32)
@@ -463,8 +474,8 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, pat
     if max_iter <= 0:  # no iteration: the hard decision of the channel LLRs
         for f in range(n_frames):
             _start_lane(0, f, llr, syndrome, post, syn, keep)
-            _finish(post, 0, LANES, f, syndrome, check_ptr, check_vars, bits, ok)
-        return bits, ok, iters
+            _decide(post, 0, LANES, f, bits)
+        return bits, iters
     queued = 0
     for lane in range(min(LANES, n_frames)):
         _start_lane(lane, queued, llr, syndrome, post, syn, keep)
@@ -484,7 +495,7 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, pat
                                                        since[lane], max_iter, patience)
             if not stop:
                 continue
-            _finish(post, lane, LANES, f, syndrome, check_ptr, check_vars, bits, ok)
+            _decide(post, lane, LANES, f, bits)
             if queued < n_frames:  # refill the lane with the next frame
                 _start_lane(lane, queued, llr, syndrome, post, syn, keep)
                 frame[lane] = queued
@@ -506,10 +517,9 @@ def decode_layered_bp(llr, syndrome, check_ptr, check_vars, max_iter, table, pat
                         iters[f] = _iterate_lift(work, check_ptr, z, unit, table[0],
                                                  iters[f], best[lane], since[lane],
                                                  max_iter, patience)
-                        _finish(work[0], LANES, 1, f, syndrome, check_ptr, check_vars, bits,
-                                ok)
+                        _decide(work[0], LANES, 1, f, bits)
                 active = 0
-    return bits, ok, iters
+    return bits, iters
 
 
 @njit

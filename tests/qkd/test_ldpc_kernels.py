@@ -104,8 +104,9 @@ def test_lifted_code_decodes_the_same_one_row_block_at_a_time(code):
     llr, syn, words = _frames(lifted, 20, 0.045, seed=8)
     batch = _decode(kern.decode_layered_bp, lifted, llr, syn)  # 20 frames: frame lanes
     few = _decode(kern.decode_layered_bp, lifted, llr[:3], syn[:3])  # 3 frames: row blocks
-    one_by_one = kern._decode_lift(llr, syn, ptr, cv, z, MAX_ITER, 1.0, TABLE[0], PATIENCE,
-                                   np.diff(ptr).max())
+    bits, iters = kern._decode_lift(llr, syn, ptr, cv, z, MAX_ITER, 1.0, TABLE[0], PATIENCE,
+                                    np.diff(ptr).max())
+    one_by_one = (bits, kern._satisfied(bits, syn, ptr, cv), iters)
     assert batch[1].sum() >= 17 and len(set(batch[2].tolist())) > 3
     for a, b, c in zip(batch, few, one_by_one, strict=True):
         assert np.array_equal(a, c) and np.array_equal(a[:3], b)
