@@ -60,6 +60,30 @@ def syndromes(words, check_ptr, check_vars):
     return out
 
 
+@njit
+def untainted(order, var_ptr, var_checks, m, p):
+    """Up to ``p`` variables taken greedily in ``order``, each only if none of its checks
+    (``var_checks[var_ptr[v]:var_ptr[v + 1]]``, m checks in all) holds one taken before:
+    untainted puncturing (see ``ldpc._untainted_positions``), in the order taken."""
+    used = np.zeros(m, dtype=np.bool_)
+    chosen = np.empty(p, dtype=np.int64)
+    k = 0
+    for v in order:
+        free = True
+        for e in range(var_ptr[v], var_ptr[v + 1]):
+            if used[var_checks[e]]:
+                free = False
+                break
+        if free:
+            for e in range(var_ptr[v], var_ptr[v + 1]):
+                used[var_checks[e]] = True
+            chosen[k] = v
+            k += 1
+            if k == p:
+                break
+    return chosen[:k]
+
+
 @njit(nogil=True)
 def set_llrs(llr, bits, positions, value):
     """``llr[f, positions[i]] = -value if bits[f, i] else value`` for every frame f (a

@@ -222,22 +222,11 @@ def _untainted_positions(code: LdpcCode, p: int, rng: np.random.Generator) -> np
     lowest degrees first, ties in seeded random order."""
     if p == 0:
         return np.zeros(0, dtype=np.int64)
-    edge_var = code.check_vars
-    by_var = np.argsort(edge_var, kind="stable")
-    var_ptr = np.concatenate(([0], np.cumsum(np.bincount(edge_var, minlength=code.n))))
-    edge_check = np.repeat(np.arange(code.m), np.diff(code.check_ptr))[by_var]
+    var_ptr, var_checks = code.var_checks
     order = rng.permutation(code.n)
     # low degrees first: measured f 0.01-0.02 lower at Q = 4-6 % than a random order
     order = order[np.argsort(code.var_degree[order], kind="stable")]
-    used = np.zeros(code.m, dtype=bool)
-    chosen: list[int] = []
-    for v in order:
-        cs = edge_check[var_ptr[v]:var_ptr[v + 1]]
-        if not used[cs].any():
-            used[cs] = True
-            chosen.append(int(v))
-            if len(chosen) == p:
-                break
+    chosen = kern.untainted(order, var_ptr, var_checks, code.m, p).tolist()
     if len(chosen) < p:  # not enough untainted symbols: fill with random others
         rest = np.setdiff1d(np.arange(code.n), chosen)
         chosen.extend(rng.choice(rest, size=p - len(chosen), replace=False).tolist())

@@ -98,6 +98,16 @@ class LdpcCode:
     def rate(self) -> float:
         return 1.0 - self.m / self.n
 
+    @functools.cached_property
+    def var_checks(self) -> tuple[np.ndarray, np.ndarray]:
+        """H by variables: (var_ptr, checks), ``checks[var_ptr[v]:var_ptr[v + 1]]`` the
+        checks of variable ``v`` in increasing order (computed once per code)."""
+        by_var = np.argsort(self.check_vars, kind="stable")
+        var_ptr = np.concatenate(([0], np.cumsum(np.bincount(self.check_vars,
+                                                             minlength=self.n))))
+        checks = np.repeat(np.arange(self.m), np.diff(self.check_ptr))[by_var]
+        return var_ptr, checks
+
     def dense(self) -> np.ndarray:
         """H as a dense uint8 array (for tests on small codes)."""
         h = np.zeros((self.m, self.n), dtype=np.uint8)
