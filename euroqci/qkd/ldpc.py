@@ -86,8 +86,9 @@ _LLR_SHORTENED = np.float32(50.0 * _LLR_UNIT)  # symbols Bob knows
 #: f for speed: near its threshold a frame needs more iterations, and a failed first
 #: attempt costs ~37 of them before its retry. Measured at n = 10^5 (docs/benchmarks.md;
 #: 512 frames per point, chunks of 64, Q = 3-8 %): start 1.07 gives f 1.072-1.087 at
-#: 4.2-6.8 Mbit/s per core, 1.09 gives f 1.090-1.093 at 6.0-11.1 Mbit/s, both with no
-#: frame lost; 8000 frames per point at 1.09: at most 2 lost or wrong.
+#: 4.2-6.8 Mbit/s per core, 1.09 gives f 1.090-1.093 at 6.0-11.1 Mbit/s (7.0-12.3 with
+#: the later decoder changes), both with no frame lost; 8000 frames per point at 1.09: at
+#: most 2 lost or wrong.
 START_EFFICIENCY = 1.09
 BLIND_SPAN = 0.08
 #: The long codes (below LONG_CODE_QBER) work just under f 1.10: from a start at 1.07 most
