@@ -27,8 +27,8 @@ import time
 import numpy as np
 
 from euroqci.qkd.ldpc import (
+    BLIND_SPAN,
     adapt_code,
-    blind_span,
     code_length,
     ldpc_frame_length,
     ldpc_reconcile_in_memory,
@@ -67,7 +67,7 @@ def run_point(q: float, args: argparse.Namespace, opts: dict) -> dict:
         frames += k
     bits = frames * n_key
     return {"qber": q, "n": n, "start_efficiency": opts["efficiency"] or start_efficiency(n),
-            "span": opts["span"] or blind_span(n),
+            "span": opts["span"],
             "efficiency": leaked / entropy, "frames": frames, "lost": lost,
             "undetected": undetected, "fer": (lost + undetected) / frames,
             "max_messages": trips, "throughput_bps": bits / wall,
@@ -86,9 +86,7 @@ def main() -> int:
                     help="start f of the blind protocol (default: the protocol's, "
                          "start_efficiency(n))")
     ap.add_argument("--blind-steps", type=int, default=3)
-    ap.add_argument("--span", type=float, default=None,
-                    help="how far above the start f the blind retries go (default: the "
-                         "protocol's, blind_span(n))")
+    ap.add_argument("--span", type=float, default=BLIND_SPAN)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

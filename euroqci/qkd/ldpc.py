@@ -27,14 +27,12 @@ from euroqci.qkd.reconciliation import ReconciliationResult, as_frames, binary_e
 __all__ = [
     "BLIND_SPAN",
     "DEFAULT_CODE_LENGTH",
-    "LONG_CODE_BLIND_SPAN",
     "LONG_CODE_LENGTH",
     "LONG_CODE_QBER",
     "LONG_CODE_START_EFFICIENCY",
     "START_EFFICIENCY",
     "AdaptedCode",
     "adapt_code",
-    "blind_span",
     "code_length",
     "ldpc_decode",
     "ldpc_frame_length",
@@ -82,7 +80,7 @@ _LLR_SHORTENED = np.float32(50.0 * _LLR_UNIT)  # symbols Bob knows
 
 
 #: The blind protocol starts at f = start_efficiency(n) and reveals punctured symbols in
-#: equal steps up to blind_span(n) above it (AdaptedCode.revealed_after). The start trades
+#: equal steps up to BLIND_SPAN above it (AdaptedCode.revealed_after). The start trades
 #: f for speed: near its threshold a frame needs more iterations, and a failed first
 #: attempt costs ~37 of them before its retry. Measured at n = 10^5 (docs/benchmarks.md;
 #: 512 frames per point, chunks of 64, Q = 3-8 %): start 1.07 gives f 1.072-1.087 at
@@ -93,9 +91,10 @@ START_EFFICIENCY = 1.09
 BLIND_SPAN = 0.08
 #: The long codes (below LONG_CODE_QBER) work just under f 1.10: from a start at 1.07 most
 #: frames failed and then succeeded at the first retry (f 1.094 at Q = 2 %), so they start
-#: at 1.095 with short retry steps: f 1.096, 2.2x faster (docs/benchmarks.md).
+#: at 1.095: f 1.096, ~2.5x faster (docs/benchmarks.md). The reserve stays BLIND_SPAN: in
+#: the link the code is adapted to a sampled QBER estimate, and with retries only up to
+#: 1.125 one of 3 runs at Q = 2 % lost frames (docs/reconciliation.md).
 LONG_CODE_START_EFFICIENCY = 1.095
-LONG_CODE_BLIND_SPAN = 0.03
 #: Most key symbols a rescue reveals per frame and round (rescue_symbols), and the most
 #: rounds (a stuck frame that the first round does not free usually has its other wrong
 #: symbols next to the checks left unsatisfied then: measured at Q = 3 %, 3 of 3 freed in
@@ -154,24 +153,18 @@ def start_efficiency(n: int) -> float:
     return LONG_CODE_START_EFFICIENCY if n >= LONG_CODE_LENGTH else START_EFFICIENCY
 
 
-def blind_span(n: int) -> float:
-    """How far above the start f the blind retries go for a mother code of ``n`` symbols:
-    LONG_CODE_BLIND_SPAN from LONG_CODE_LENGTH on, else BLIND_SPAN."""
-    return LONG_CODE_BLIND_SPAN if n >= LONG_CODE_LENGTH else BLIND_SPAN
-
-
 def ldpc_frame_length(n: int = DEFAULT_CODE_LENGTH) -> int:
     """Key bits per LDPC frame for a mother code of ``n`` symbols: n - round(DELTA n)."""
     return n - int(round(DELTA * n))
 
 
 def adapt_code(qber_estimate: float, seed: int, n: int | None = None,
-               efficiency: float | None = None, span: float | None = None) -> AdaptedCode:
+               efficiency: float | None = None, span: float = BLIND_SPAN) -> AdaptedCode:
     """Choose the mother code and the punctured / shortened symbols so that the rate is
     ``1 - f h(Q)`` with f = ``efficiency`` (Elkouss et al. 2011, Sec. 3), keeping at least
     ``span n_key h(Q)`` punctured symbols in reserve for blind retries; ``n`` (the mother
-    code length) defaults to :func:`code_length`, ``efficiency`` and ``span`` to
-    :func:`start_efficiency` and :func:`blind_span` of it. Deterministic in
+    code length) defaults to :func:`code_length`, ``efficiency`` to
+    :func:`start_efficiency` of it. Deterministic in
     (``qber_estimate``, ``seed``, ``n``, ``efficiency``, ``span``): both ends call it with
     the same arguments."""
     check_range("qber_estimate", qber_estimate, low=0.0, high=0.5, high_inclusive=False)
@@ -179,8 +172,6 @@ def adapt_code(qber_estimate: float, seed: int, n: int | None = None,
         n = code_length(qber_estimate)
     if efficiency is None:
         efficiency = start_efficiency(n)
-    if span is None:
-        span = blind_span(n)
     check_range("efficiency", efficiency, low=1.0, high=2.0)
     d = n - ldpc_frame_length(n)
     h = float(binary_entropy(max(qber_estimate, 1e-4)))
@@ -317,12 +308,11 @@ def rescue_symbols(adapted: AdaptedCode, words: np.ndarray,
 def ldpc_reconcile_in_memory(alice_key: np.ndarray, bob_key: np.ndarray, qber_estimate: float,
                              rng: np.random.Generator, *, n: int | None = None,
                              blind_steps: int = 3, efficiency: float | None = None,
-                             span: float | None = None,
+                             span: float = BLIND_SPAN,
                              rescue: bool = True) -> ReconciliationResult:
     """Syndrome reconciliation of frames of ``ldpc_frame_length(n)`` bits, in process (``n``
-    defaults to :func:`code_length` of the QBER estimate, the start ``efficiency`` and the
-    ``span`` of the blind retries to :func:`start_efficiency` and :func:`blind_span` of
-    ``n``).
+    defaults to :func:`code_length` of the QBER estimate, the start ``efficiency`` to
+    :func:`start_efficiency` of ``n``).
 
     With ``blind_steps`` > 0, frames that fail are retried up to that many times, each
     time with a further ``p / blind_steps`` punctured values revealed (and leaked); with
