@@ -197,10 +197,9 @@ def adapt_code(qber_estimate: float, seed: int, n: int | None = None,
     p = d - s
     rng = np.random.default_rng(seed)
     punct = _untainted_positions(code, p, rng)
-    rest = np.setdiff1d(np.arange(n), punct)
-    short = np.sort(rng.choice(rest, size=s, replace=False))
     mask = np.ones(n, dtype=bool)
     mask[punct] = False
+    short = np.sort(rng.choice(np.flatnonzero(mask), size=s, replace=False))
     mask[short] = False
     return AdaptedCode(code=code, key_positions=np.nonzero(mask)[0], punctured=punct,
                        shortened=short,
