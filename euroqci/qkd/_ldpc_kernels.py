@@ -282,8 +282,9 @@ def _rotations(check_ptr, check_vars, z):
         e0 = check_ptr[b * z]
         for k in range(check_ptr[b * z + 1] - e0):
             v0 = check_vars[e0 + k]
-            rot[e0 // z + k, 0] = LANES + v0 - v0 % z
-            rot[e0 // z + k, 1] = v0 % z
+            shift = v0 % z
+            rot[e0 // z + k, 0] = LANES + v0 - shift
+            rot[e0 // z + k, 1] = shift
     return rot
 
 

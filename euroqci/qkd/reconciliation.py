@@ -35,9 +35,10 @@ __all__ = [
 #: Measured in memory (docs/reconciliation.md, 2026-11-27): Cascade (`pow2`, the link
 #: engine's variant, n = 10^4) leaks f = 1.058 / 1.063 / 1.060 / 1.063 / 1.067 at
 #: Q = 5 / 6 / 7 / 8 / 9 % in ~1200-1700 round trips per batch; LDPC (n = 10^5) leaks
-#: f ~ 1.07-1.08 in 1-5 messages. LDPC never leaks less; it is chosen where the f gap is
-#: smallest (<= ~0.01 from 6 %) and Cascade's round trips are most numerous, which over a
-#: real channel cost ~1-2 s per batch at 1 ms RTT. Below 6 % the gap is 0.015-0.03 (and
+#: f ~ 1.09 in 1-5 messages from its default start (1.07-1.08 from a start at 1.07). LDPC
+#: never leaks less; it is chosen where the f gap is smallest (~0.03 from 6 %, ~0.01 from
+#: a start at 1.07) and Cascade's round trips are most numerous, which over a real channel
+#: cost ~1-2 s per batch at 1 ms RTT. Below 6 % the gap is larger (and
 #: below ~2 % no listed code can compete: R = 0.9 has f_thr = 1.15 even asymptotically,
 #: ISIT 2009 Table I). Above 9 % the lowest-rate mother code (0.55) cannot reach the
 #: needed rate, and Cascade (which works to 11 %) takes over.
@@ -48,8 +49,8 @@ LDPC_MAX_QBER = 0.09
 #: then cost more time than LDPC's decoding (measured across a delay line, QBER 3 %, two
 #: blocks: Cascade 3.9 / 0.57 / 0.31 Mbit/s at 0 / 1 / 4 ms RTT, LDPC 2.2-2.5 Mbit/s
 #: whatever the RTT, docs/benchmarks.md; the crossover is near 0.4 ms), for a few % less
-#: key per block (f ~1.08 instead of ~1.05). Below 3 % LDPC needs its 10^6-symbol codes
-#: (frames of 900 000 key bits, f ~1.09), so Cascade stays.
+#: key per block (f ~1.09-1.10 instead of ~1.05). Below 3 % LDPC needs its 10^6-symbol
+#: codes (frames of 900 000 key bits, f ~1.10), so Cascade stays.
 LATENCY_RTT_S = 5e-4
 LDPC_LATENCY_QBER = 0.03
 

@@ -248,8 +248,9 @@ def test_long_code_reconciles_as_published(qber):
 
 # Below 3 % the protocol uses 10^6-symbol codes (code_length): the n = 10^5 codes need
 # f > 1.10 there (at Q = 2 %: 27 % of frames lost at f 1.10; f 1.106 at 2.5 %), while
-# n = 10^6 gave f 1.094 and no frame lost in 3328 at 2 % (docs/reconciliation.md). Four
-# frames of 900 000 key bits at 2 %: all reconciled, f <= 1.10.
+# n = 10^6 gives f 1.096 and no frame lost in 3200 at 2 % from its start at 1.095
+# (docs/reconciliation.md). Four frames of 900 000 key bits at 2 %: all reconciled,
+# f <= 1.10.
 def test_low_qber_uses_the_long_codes():
     assert code_length(0.02) == LONG_CODE_LENGTH and code_length(0.03) == 100_000
     rng = np.random.default_rng(20)
