@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from euroqci.errors import InvalidParameter, check_range
+from euroqci.qkd import _ldpc_fixed as fixed
 from euroqci.qkd import _ldpc_kernels as kern
 from euroqci.qkd.ldpc_codes import LdpcCode, build_ldpc_code, code_checks
 from euroqci.qkd.reconciliation import ReconciliationResult, as_frames, binary_entropy
@@ -77,6 +78,7 @@ _PHI = (_LLR_UNIT * -np.log(np.tanh(
     (np.arange(_LLR_UNIT * kern.phi_table().shape[0]) + 0.5) / kern._PHI_STEP / _LLR_UNIT / 2.0)
 )).astype(np.float32)
 _LLR_SHORTENED = np.float32(50.0 * _LLR_UNIT)  # symbols Bob knows
+_LLR_KNOWN = np.int16(50 * fixed.UNIT)
 
 
 #: The blind protocol starts at f = start_efficiency(n) and reveals punctured symbols in
@@ -265,16 +267,16 @@ def ldpc_decode(adapted: AdaptedCode, bob_key: np.ndarray, syndrome: np.ndarray,
         raise InvalidParameter("frame", f"{key.shape[1]} key bits, {syn.shape[1]} syndrome",
                                f"must be {adapted.n_key} key bits, {adapted.code.m} syndrome")
     q = min(max(qber, 1e-4), 0.499)
-    llr = np.zeros((key.shape[0], adapted.code.n), dtype=np.float32)
-    kern.set_llrs(llr, key, adapted.key_positions, np.float32(_LLR_UNIT * math.log((1 - q) / q)))
-    kern.set_llrs(llr, adapted.shortened_values[None, :], adapted.shortened, _LLR_SHORTENED)
+    llr = np.zeros((key.shape[0], adapted.code.n), dtype=np.int16)
+    kern.set_llrs(llr, key, adapted.key_positions, np.int16(round(fixed.UNIT * math.log((1 - q) / q))))
+    kern.set_llrs(llr, adapted.shortened_values[None, :], adapted.shortened, _LLR_KNOWN)
     for where, index, given in ((adapted.punctured, revealed, revealed_values),
                                 (adapted.key_positions, known, known_values)):
         if index is not None and len(index):
             given = np.asarray(given, dtype=np.uint8).reshape(key.shape[0], -1)
-            kern.set_llrs(llr, given, where[index], _LLR_SHORTENED)
-    bits, ok, _ = kern.decode_layered_bp(llr, syn, adapted.code.check_ptr,
-                                         adapted.code.check_vars, MAX_ITER, _PHI, PATIENCE)
+            kern.set_llrs(llr, given, where[index], _LLR_KNOWN)
+    bits, ok, _ = fixed.decode_fixed(llr, syn, adapted.code.check_ptr, adapted.code.check_vars,
+                                     MAX_ITER, PATIENCE)
     return (bits if full else bits[:, adapted.key_positions]), ok
 
 

@@ -1,0 +1,378 @@
+"""Fixed-point layered belief propagation: int16 LLRs, 32 frames per SIMD vector.
+
+The check update is the sum-product rule written with the box-plus operation (Hagenauer,
+Offer & Papke, IEEE Trans. Inf. Theory 42, 429 (1996)),
+
+    |a [+] b| = min(|a|, |b|) + c(|a| + |b|) - c(||a| - |b||),    c(x) = ln(1 + e^-x),
+
+its sign the product of the signs, accumulated over a check's edges from both ends (3
+box-plus per edge: prefix, suffix, and their combination), with c read from a 64-entry
+table in bins of 1/8 (:func:`correction_table`). LLRs are int16 in units of 1/``UNIT``,
+saturating at +-512. Integer arithmetic in 32 lanes makes a sweep ~1.5x as fast per frame
+as the float32 kernel (``_ldpc_kernels``, exact sum-product in 16 lanes); measured, the
+quantisation leaves the decoding as good (docs/reconciliation.md).
+
+Same schedule and interface as ``_ldpc_kernels.decode_layered_bp``: frames side by side in
+the lanes, refilled as they stop; few frames of a circulant lift one at a time with the
+checks of a row block in the lanes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from euroqci.qkd._jit import njit
+from euroqci.qkd._ldpc_kernels import _circulant_lift, _decide, _satisfied, _stop_rule
+from euroqci.qkd._simd16 import (
+    LANES,
+    TABLE_SIZE,
+    prefetch,
+    vabs,
+    vadds,
+    vand,
+    vcount_neg,
+    vcount_neg_below,
+    vflip,
+    vload,
+    vload_split,
+    vlookup,
+    vmax,
+    vmin,
+    vshr,
+    vsplat,
+    vstore,
+    vstore_split,
+    vsub,
+    vsubs,
+    vsubus,
+    vsum,
+    vxor,
+)
+
+__all__ = ["UNIT", "correction_table", "decode_fixed"]
+
+UNIT = 64  # LLR units per natural unit (nat): resolution 1/64, range +-512
+TABLE_SHIFT = 3  # table bin = 2^TABLE_SHIFT units = 1/8
+CAP = 710  # largest check-to-variable message: 11.1, as the float32 kernel's
+_BIG = 32767  # the box-plus identity: an LLR of 512 (certain)
+_PREFETCH_EDGES = 40  # how far ahead the sweep prefetches a posteriori LLRs
+_FLUSH = 16384  # checks between flushes of the int16 unsatisfied-check counters
+_LIFT_PREFETCH = 2  # how many vectors ahead the row-block sweep prefetches
+# time per edge and frame, frame lanes over row-block lanes at equal lanes busy
+_ROWS_VS_FRAMES = 0.7
+
+
+def correction_table() -> np.ndarray:
+    """int16[TABLE_SIZE]: ``UNIT c(x)`` at the centre of each bin of ``x >> TABLE_SHIFT``,
+    0 in the last (c(8) = 3e-4)."""
+    x = (np.arange(TABLE_SIZE) + 0.5) * 2**TABLE_SHIFT / UNIT
+    table = np.round(UNIT * np.log1p(np.exp(-x))).astype(np.int16)
+    table[-1] = 0
+    return table
+
+
+_TABLE = correction_table()
+
+
+@njit(inline="always")
+def _boxplus(a, b, tab, last, shift):
+    """|a [+] b| for magnitudes a, b >= 0; ``tab`` = the table as two vectors. The table is
+    non-increasing, so the result is <= min(a, b)."""
+    mn = vmin(a, b)
+    c1 = vlookup(tab[0], tab[1], vmin(vshr(vadds(a, b), shift), last))
+    c2 = vlookup(tab[0], tab[1], vmin(vshr(vsub(vmax(a, b), mn), shift), last))
+    return vsubus(vadds(mn, c1), c2)
+
+
+@njit(inline="always")
+def _consts(table):
+    """(identity, table vectors, last bin, shift, floor, cap) of the check update."""
+    return (vsplat(_BIG), (vload(table, 0), vload(table, LANES)), vsplat(TABLE_SIZE - 1),
+            np.int16(TABLE_SHIFT), vsplat(-_BIG), vsplat(CAP))
+
+
+@njit
+def _sweep(post, msg, syn, scratch, check_ptr, check_vars, table, keep, unsat_out):
+    """One layered iteration over all checks for ``LANES`` frames: ``post[v LANES + l]``
+    (a posteriori LLR), ``msg[e LANES + l]`` (check-to-variable message, read as 0 where
+    ``keep`` is 0 rather than -1: a frame's first iteration), ``syn[c LANES + l]`` (-1 where
+    the syndrome bit is 1, else 0), ``scratch`` 2 vectors per edge of a check; adds each
+    lane's unsatisfied checks (hard decision as each check is visited) to ``unsat_out``."""
+    big, tab, last, shift, floor, cap = _consts(table)
+    mask = vload(keep, 0)
+    count = vsplat(0)
+    tmp = np.empty(LANES, dtype=np.int16)
+    final = np.uintp(check_vars.shape[0] - 1)
+    m = check_ptr.shape[0] - 1
+    for c in range(m):
+        e0 = check_ptr[c]
+        e1 = check_ptr[c + 1]
+        neg = vload(syn, c * LANES)
+        hard = neg
+        fw = big
+        for e in range(e0, e1):
+            # a posteriori LLRs of a check or two ahead (random reads over the frame)
+            prefetch(post, check_vars[min(np.uintp(e + _PREFETCH_EDGES), final)] * LANES)
+            p = vload(post, check_vars[np.uintp(e)] * LANES)
+            q = vmax(vsubs(p, vand(vload(msg, e * LANES), mask)), floor)
+            j = 2 * (e - e0) * LANES
+            vstore(scratch, j, q)
+            vstore(scratch, j + LANES, fw)
+            fw = _boxplus(fw, vabs(q), tab, last, shift)
+            neg = vxor(neg, q)
+            hard = vxor(hard, p)
+        count = vcount_neg(count, hard)
+        if c % _FLUSH == _FLUSH - 1 or c == m - 1:
+            vstore(tmp, 0, count)
+            for lane in range(LANES):
+                unsat_out[lane] += tmp[lane]
+            count = vsplat(0)
+        bw = big
+        for e in range(e1 - 1, e0 - 1, -1):
+            j = 2 * (e - e0) * LANES
+            q = vload(scratch, j)
+            r = vflip(vmin(_boxplus(vload(scratch, j + LANES), bw, tab, last, shift), cap),
+                      vxor(neg, q))
+            bw = _boxplus(bw, vabs(q), tab, last, shift)
+            vstore(msg, e * LANES, r)
+            vstore(post, check_vars[np.uintp(e)] * LANES, vadds(q, r))
+
+
+@njit
+def _rotations(check_ptr, check_vars, z):
+    """Per base edge g: (``LANES`` + the first variable of its column block, its circulant
+    shift), as ``_ldpc_kernels._rotations`` for vectors of ``LANES`` here."""
+    rot = np.empty((check_vars.shape[0] // z, 2), dtype=np.int64)
+    for b in range((check_ptr.shape[0] - 1) // z):
+        e0 = check_ptr[b * z]
+        for k in range(check_ptr[b * z + 1] - e0):
+            v0 = check_vars[e0 + k]
+            shift = v0 % z
+            rot[e0 // z + k, 0] = LANES + v0 - shift
+            rot[e0 // z + k, 1] = shift
+    return rot
+
+
+@njit(inline="always")
+def _rotation(rot, g, i0, z):
+    """Where checks ``i0 + l`` of a row block find their variables of base edge ``g``'s
+    column block: ``post[lo + l]`` for l < split, else ``post[hi + l]``."""
+    start = rot[g, 1] + i0
+    if start >= z:
+        start -= z
+    lo = rot[g, 0] + start
+    return lo, (lo - z if z - start < LANES else lo), z - start
+
+
+@njit
+def _sweep_lift(post, msg, syn, scratch, rot, check_ptr, z, table):
+    """One layered iteration for one frame of a Z-fold lifted code, ``LANES`` checks of a
+    row block (which share no variable) side by side, the same arithmetic per check as
+    ``_sweep``: ``post[LANES + v]``, ``msg[g zp + i]`` (base edge g, zp = Z rounded up to
+    LANES), ``syn[b zp + i]``; returns the number of unsatisfied checks."""
+    big, tab, last, shift, floor, cap = _consts(table)
+    zp = -(-z // LANES) * LANES
+    unsat = 0
+    for b in range((check_ptr.shape[0] - 1) // z):
+        e0 = check_ptr[b * z]
+        d = check_ptr[b * z + 1] - e0
+        g0 = e0 // z
+        count = vsplat(0)
+        for i0 in range(0, z, LANES):
+            neg = vload(syn, b * zp + i0)
+            hard = neg
+            fw = big
+            for k in range(d):
+                lo, hi, split = _rotation(rot, g0 + k, i0, z)
+                prefetch(post, lo + _LIFT_PREFETCH * LANES)
+                prefetch(msg, (g0 + k) * zp + i0 + _LIFT_PREFETCH * LANES)
+                p = vload_split(post, lo, hi, split)
+                q = vmax(vsubs(p, vload(msg, (g0 + k) * zp + i0)), floor)
+                j = 2 * k * LANES
+                vstore(scratch, j, q)
+                vstore(scratch, j + LANES, fw)
+                fw = _boxplus(fw, vabs(q), tab, last, shift)
+                neg = vxor(neg, q)
+                hard = vxor(hard, p)
+            count = vcount_neg_below(count, hard, z - i0)
+            bw = big
+            for k in range(d - 1, -1, -1):
+                j = 2 * k * LANES
+                q = vload(scratch, j)
+                r = vflip(vmin(_boxplus(vload(scratch, j + LANES), bw, tab, last, shift), cap),
+                          vxor(neg, q))
+                bw = _boxplus(bw, vabs(q), tab, last, shift)
+                vstore(msg, (g0 + k) * zp + i0, r)
+                lo, hi, split = _rotation(rot, g0 + k, i0, z)
+                vstore_split(post, lo, hi, split, z - i0, vadds(q, r))
+        unsat += vsum(count)
+    return unsat
+
+
+@njit
+def _lift_workspace(check_ptr, check_vars, n, z, max_deg):
+    """(post, msg, syn, scratch, rot) of ``_sweep_lift`` for one frame."""
+    zp = -(-z // LANES) * LANES
+    m = check_ptr.shape[0] - 1
+    return (np.zeros(n + 2 * LANES, dtype=np.int16),  # a vector of padding either side
+            np.zeros(check_vars.shape[0] // z * zp, dtype=np.int16),
+            np.zeros(m // z * zp, dtype=np.int16),
+            np.zeros(2 * max_deg * LANES, dtype=np.int16),
+            _rotations(check_ptr, check_vars, z))
+
+
+@njit
+def _iterate_lift(work, check_ptr, z, table, it, best, since, max_iter, patience):
+    """Iterations ``it``, ``it + 1``, ... of one frame until it stops (the frame lanes'
+    rules, from the stall state ``best``, ``since``); returns the iteration count."""
+    post, msg, syn, scratch, rot = work
+    stop = it >= max_iter
+    while not stop:
+        unsat = _sweep_lift(post, msg, syn, scratch, rot, check_ptr, z, table)
+        it += 1
+        stop, best, since = _stop_rule(unsat, it, best, since, max_iter, patience)
+    return it
+
+
+@njit
+def _decode_lift(llr, syndrome, check_ptr, check_vars, z, max_iter, table, patience, max_deg):
+    """``_decode_bits`` for a Z-fold lifted code, one frame at a time."""
+    n_frames, n = llr.shape
+    m = check_ptr.shape[0] - 1
+    zp = -(-z // LANES) * LANES
+    bits = np.zeros((n_frames, n), dtype=np.uint8)
+    iters = np.zeros(n_frames, dtype=np.int64)
+    work = _lift_workspace(check_ptr, check_vars, n, z, max_deg)
+    post, msg, syn, _, _ = work
+    for f in range(n_frames):
+        post[LANES:LANES + n] = llr[f]
+        msg[:] = 0
+        for c in range(m):
+            syn[c // z * zp + c % z] = -1 if syndrome[f, c] else 0
+        iters[f] = _iterate_lift(work, check_ptr, z, table, 0, m + 1, 0, max_iter, patience)
+        _decide(post, LANES, 1, f, bits)
+    return bits, iters
+
+
+@njit
+def _start_lane(lane, f, llr, syndrome, post, syn, keep):
+    """Put frame ``f`` in ``lane``: a posteriori LLRs = channel LLRs, messages read as 0."""
+    for v in range(llr.shape[1]):
+        post[v * LANES + lane] = llr[f, v]
+    for c in range(syndrome.shape[1]):
+        syn[c * LANES + lane] = -1 if syndrome[f, c] else 0
+    keep[lane] = 0
+
+
+@njit
+def _lift_lane(lane, keep, post, msg, syn, work, check_ptr, z):
+    """Copy the state of ``lane`` (frame lanes) into the row-block layout of ``work``."""
+    l_post, l_msg, l_syn, _, _ = work
+    zp = -(-z // LANES) * LANES
+    n = l_post.shape[0] - 2 * LANES
+    for v in range(n):
+        l_post[LANES + v] = post[v * LANES + lane]
+    for c in range(check_ptr.shape[0] - 1):
+        b, i = c // z, c % z
+        g0 = check_ptr[b * z] // z
+        l_syn[b * zp + i] = syn[c * LANES + lane]
+        for k in range(check_ptr[c + 1] - check_ptr[c]):
+            l_msg[(g0 + k) * zp + i] = msg[(check_ptr[c] + k) * LANES + lane] & keep[lane]
+
+
+@njit
+def _rows_beat_frames(z, n_frames):
+    """Whether ``n_frames`` frames of a Z-fold lift (Z > 1) go faster one at a time with
+    the checks of a row block in the lanes than side by side in the frame lanes."""
+    return z > 1 and n_frames * -(-z // LANES) < _ROWS_VS_FRAMES * z
+
+
+@njit(nogil=True)  # other threads run meanwhile
+def decode_fixed(llr, syndrome, check_ptr, check_vars, max_iter, patience):
+    """Layered belief-propagation decoding of ``x`` with ``H x = syndrome`` in fixed point.
+
+    ``llr[f, v]`` = round(UNIT ln P(x_v = 0)/P(x_v = 1)), int16. Returns (bits
+    uint8[n_frames, n], converged bool[n_frames], iterations int[n_frames]); a frame stops
+    as soon as its hard decision satisfies every check (from its second iteration), or once
+    its number of unsatisfied checks has not fallen below its best for ``patience``
+    iterations, or after ``max_iter``. Frames decode independently of their neighbours.
+    """
+    bits, iters = _decode_bits(llr, syndrome, check_ptr, check_vars, max_iter, patience)
+    return bits, _satisfied(bits, syndrome, check_ptr, check_vars), iters
+
+
+@njit
+def _decode_bits(llr, syndrome, check_ptr, check_vars, max_iter, patience):
+    """``decode_fixed`` without the final syndrome check: (bits, iterations)."""
+    n_frames, n = llr.shape
+    m = check_ptr.shape[0] - 1
+    table = _TABLE
+    max_deg = 0
+    for c in range(m):
+        max_deg = max(max_deg, check_ptr[c + 1] - check_ptr[c])
+    z = 0  # the lift factor, found when first needed (1: not a lift)
+    if 0 < n_frames < LANES and max_iter > 0:
+        z = _circulant_lift(check_ptr, check_vars, n)
+        if _rows_beat_frames(z, n_frames):
+            return _decode_lift(llr, syndrome, check_ptr, check_vars, z, max_iter, table,
+                                patience, max_deg)
+    bits = np.zeros((n_frames, n), dtype=np.uint8)
+    iters = np.zeros(n_frames, dtype=np.int64)
+    post = np.zeros(n * LANES, dtype=np.int16)
+    msg = np.zeros(check_vars.shape[0] * LANES, dtype=np.int16)
+    syn = np.zeros(m * LANES, dtype=np.int16)
+    scratch = np.zeros(2 * max_deg * LANES, dtype=np.int16)
+    unsat = np.zeros(LANES, dtype=np.int64)
+    keep = np.full(LANES, -1, dtype=np.int16)
+    frame = np.full(LANES, -1, dtype=np.int64)  # the frame in each lane, -1: idle
+    best = np.zeros(LANES, dtype=np.int64)
+    since = np.zeros(LANES, dtype=np.int64)
+    if max_iter <= 0:  # no iteration: the hard decision of the channel LLRs
+        for f in range(n_frames):
+            _start_lane(0, f, llr, syndrome, post, syn, keep)
+            _decide(post, 0, LANES, f, bits)
+        return bits, iters
+    queued = 0
+    for lane in range(min(LANES, n_frames)):
+        _start_lane(lane, queued, llr, syndrome, post, syn, keep)
+        frame[lane] = queued
+        best[lane] = m + 1
+        queued += 1
+    active = min(LANES, n_frames)
+    while active > 0:
+        unsat[:] = 0
+        _sweep(post, msg, syn, scratch, check_ptr, check_vars, table, keep, unsat)
+        keep[:] = -1
+        for lane in range(LANES):
+            f = frame[lane]
+            if f < 0:
+                continue
+            iters[f] += 1
+            stop, best[lane], since[lane] = _stop_rule(unsat[lane], iters[f], best[lane],
+                                                       since[lane], max_iter, patience)
+            if not stop:
+                continue
+            _decide(post, lane, LANES, f, bits)
+            if queued < n_frames:  # refill the lane with the next frame
+                _start_lane(lane, queued, llr, syndrome, post, syn, keep)
+                frame[lane] = queued
+                best[lane] = m + 1
+                since[lane] = 0
+                queued += 1
+            else:
+                frame[lane] = -1
+                active -= 1
+        if queued == n_frames and 0 < active < LANES:  # the tail: lanes falling idle
+            if z == 0:
+                z = _circulant_lift(check_ptr, check_vars, n)
+            if _rows_beat_frames(z, active):  # finish the frames left one at a time
+                work = _lift_workspace(check_ptr, check_vars, n, z, max_deg)
+                for lane in range(LANES):
+                    f = frame[lane]
+                    if f >= 0:
+                        _lift_lane(lane, keep, post, msg, syn, work, check_ptr, z)
+                        iters[f] = _iterate_lift(work, check_ptr, z, table, iters[f],
+                                                 best[lane], since[lane], max_iter, patience)
+                        _decide(work[0], LANES, 1, f, bits)
+                active = 0
+    return bits, iters
