@@ -58,8 +58,7 @@ _BIG = 32767  # the box-plus identity: an LLR of 512 (certain)
 _PREFETCH_EDGES = 40  # how far ahead the sweep prefetches a posteriori LLRs
 _FLUSH = 16384  # checks between flushes of the int16 unsatisfied-check counters
 _LIFT_PREFETCH = 2  # how many vectors ahead the row-block sweep prefetches
-# time per edge and frame, frame lanes over row-block lanes at equal lanes busy
-_ROWS_VS_FRAMES = 0.7
+_ROWS_FROM_N = 500_000  # from this code length, always the row-block lanes
 
 
 def correction_table() -> np.ndarray:
@@ -186,7 +185,8 @@ def _sweep_lift(post, msg, syn, scratch, rot, check_ptr, z, table):
                 lo, hi, split = _rotation(rot, g0 + k, i0, z)
                 prefetch(post, lo + _LIFT_PREFETCH * LANES)
                 prefetch(msg, (g0 + k) * zp + i0 + _LIFT_PREFETCH * LANES)
-                p = vload_split(post, lo, hi, split)
+                # the circulant wraps inside at most one vector of the row block
+                p = vload(post, lo) if split >= LANES else vload_split(post, lo, hi, split)
                 q = vmax(vsubs(p, vload(msg, (g0 + k) * zp + i0)), floor)
                 j = 2 * k * LANES
                 vstore(scratch, j, q)
@@ -204,7 +204,10 @@ def _sweep_lift(post, msg, syn, scratch, rot, check_ptr, z, table):
                 bw = _boxplus(bw, vabs(q), tab, last, shift)
                 vstore(msg, (g0 + k) * zp + i0, r)
                 lo, hi, split = _rotation(rot, g0 + k, i0, z)
-                vstore_split(post, lo, hi, split, z - i0, vadds(q, r))
+                if split >= LANES and z - i0 >= LANES:
+                    vstore(post, lo, vadds(q, r))
+                else:
+                    vstore_split(post, lo, hi, split, z - i0, vadds(q, r))
         unsat += vsum(count)
     return unsat
 
@@ -281,10 +284,14 @@ def _lift_lane(lane, keep, post, msg, syn, work, check_ptr, z):
 
 
 @njit
-def _rows_beat_frames(z, n_frames):
-    """Whether ``n_frames`` frames of a Z-fold lift (Z > 1) go faster one at a time with
-    the checks of a row block in the lanes than side by side in the frame lanes."""
-    return z > 1 and n_frames * -(-z // LANES) < _ROWS_VS_FRAMES * z
+def _rows_beat_frames(z, n_frames, n):
+    """Whether ``n_frames`` frames of a Z-fold lift (Z > 1) of ``n`` symbols go faster one
+    at a time with the checks of a row block in the lanes than side by side in the frame
+    lanes. Measured (docs/benchmarks.md): at n = 10^5 (Z = 25) a lane-edge costs about the
+    same either way, so the row blocks win below ~Z frames; from n = 10^6 (Z = 250) the
+    row blocks win at any number of frames (the frame lanes' 64 n bytes of a posteriori
+    LLRs and 64 bytes per edge of messages stream from memory)."""
+    return z > 1 and (n >= _ROWS_FROM_N or n_frames * -(-z // LANES) < z)
 
 
 @njit(nogil=True)  # other threads run meanwhile
@@ -311,9 +318,9 @@ def _decode_bits(llr, syndrome, check_ptr, check_vars, max_iter, patience):
     for c in range(m):
         max_deg = max(max_deg, check_ptr[c + 1] - check_ptr[c])
     z = 0  # the lift factor, found when first needed (1: not a lift)
-    if 0 < n_frames < LANES and max_iter > 0:
+    if 0 < n_frames and max_iter > 0 and (n_frames < LANES or n >= _ROWS_FROM_N):
         z = _circulant_lift(check_ptr, check_vars, n)
-        if _rows_beat_frames(z, n_frames):
+        if _rows_beat_frames(z, n_frames, n):
             return _decode_lift(llr, syndrome, check_ptr, check_vars, z, max_iter, table,
                                 patience, max_deg)
     bits = np.zeros((n_frames, n), dtype=np.uint8)
@@ -365,7 +372,7 @@ def _decode_bits(llr, syndrome, check_ptr, check_vars, max_iter, patience):
         if queued == n_frames and 0 < active < LANES:  # the tail: lanes falling idle
             if z == 0:
                 z = _circulant_lift(check_ptr, check_vars, n)
-            if _rows_beat_frames(z, active):  # finish the frames left one at a time
+            if _rows_beat_frames(z, active, n):  # finish the frames left one at a time
                 work = _lift_workspace(check_ptr, check_vars, n, z, max_deg)
                 for lane in range(LANES):
                     f = frame[lane]
