@@ -2,14 +2,16 @@
 
     python benchmarks/bench_ldpc.py [--qber 0.02 0.03 ... 0.08] [--frames 200]
                                     [--chunk 20] [--n N] [--efficiency E]
-                                    [--blind-steps 3] [--span S] [--seed 7] [--json]
+                                    [--blind-steps 3] [--span S] [--seed 7]
+                                    [--decoder fixed|float] [--json]
 
 Frames of ldpc_frame_length(n) key bits (mother codes of ``--n`` symbols, by default
 those the protocol uses at each QBER: ``code_length(q)``, 10^6 below 3 % and 10^5 from
 there; 10 % punctured + shortened), Bernoulli errors at the given QBER (also used as the estimate),
 reconciled ``--chunk`` frames per call of ldpc_reconcile_in_memory (fresh frames each
 chunk, so long runs need little memory); --efficiency, --blind-steps and --span are the
-blind protocol's start efficiency, number of retries and reserve.
+blind protocol's start efficiency, number of retries and reserve; --decoder the BP
+kernel (ldpc_decode's: "fixed", int16 box-plus, or "float", float32 tanh domain).
 f = sum(leaked) / sum(n_key h(e_frame)) over all frames, blind retries included.
 "lost" counts frames not converged after the retries, "undetected" converged frames that
 still differ (left to verification); FER = (lost + undetected) / frames. With 0 failures
@@ -28,6 +30,7 @@ import numpy as np
 
 from euroqci.qkd.ldpc import (
     BLIND_SPAN,
+    DECODERS,
     adapt_code,
     code_length,
     ldpc_frame_length,
@@ -87,10 +90,12 @@ def main() -> int:
                          "start_efficiency(n))")
     ap.add_argument("--blind-steps", type=int, default=3)
     ap.add_argument("--span", type=float, default=BLIND_SPAN)
+    ap.add_argument("--decoder", choices=DECODERS, default="fixed")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    opts = {"efficiency": args.efficiency, "blind_steps": args.blind_steps, "span": args.span}
+    opts = {"efficiency": args.efficiency, "blind_steps": args.blind_steps, "span": args.span,
+            "decoder": args.decoder}
     w = np.zeros((1, ldpc_frame_length(args.n or code_length(0.05))), dtype=np.uint8)
     ldpc_reconcile_in_memory(w, w, 0.05, np.random.default_rng(0), n=args.n or None,
                              **opts)  # JIT warm-up
@@ -100,7 +105,7 @@ def main() -> int:
         row = run_point(q, args, opts)
         rows.append(row)
         if not args.json:
-            print(f"Q={q:.3f} n={row['n']} start={row['start_efficiency']:.3f} "
+            print(f"Q={q:.3f} {args.decoder} n={row['n']} start={row['start_efficiency']:.3f} "
                   f"span={row['span']:.2f} "
                   f"f={row['efficiency']:.4f} lost={row['lost']} "
                   f"undetected={row['undetected']} of {row['frames']} frames "

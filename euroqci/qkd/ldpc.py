@@ -27,6 +27,7 @@ from euroqci.qkd.reconciliation import ReconciliationResult, as_frames, binary_e
 
 __all__ = [
     "BLIND_SPAN",
+    "DECODERS",
     "DEFAULT_CODE_LENGTH",
     "LONG_CODE_LENGTH",
     "LONG_CODE_QBER",
@@ -65,20 +66,23 @@ PATIENCE = 8
 # LLRs come from the QBER estimate itself. (Decoding failed frames again with 1.3x then 2x
 # the QBER helped against the error floor of the capped decoder below; with the cap raised
 # it no longer does.)
-# The decoder's messages are capped at phi of the table's first bin: phi(1/128) = 5.5 with
-# the plain table, and then a chain of 4-10 wrong degree-2 symbols outweighs its two
+# The float decoder's messages are capped at phi of the table's first bin: phi(1/128) = 5.5
+# with the plain table, and then a chain of 4-10 wrong degree-2 symbols outweighs its two
 # unsatisfied checks and BP stalls (an error floor; n = 2e5, R0 = 0.6, f = 1.10 / 1.14:
 # 4/20 and 12/20 frames lost, each with 1-10 wrong degree-2 symbols left, against 0/20 and
 # 0/20 with exact phi). Decoding in LLR units of 1/K with the table K phi(y / K) (the
 # decoder's convention: its length fixes K) is the same BP with the cap at phi(1/(128 K)):
 # 11.1 for K = 256 (1.5 MB table). Measured, 64 frames at Q = 2 / 3 %: 3 / 3 lost with
-# K = 16 (cap 8.3), 1 / 0 with K = 256.
+# K = 16 (cap 8.3), 1 / 0 with K = 256. The fixed-point decoder caps its messages at the
+# same 11.1 (``_ldpc_fixed.CAP``): without a cap, frames revealed many punctured values
+# (LLR 50) in a blind retry could diverge (one at Q = 4 %: 16 wrong symbols -> 16 631).
 _LLR_UNIT = 256
 _PHI = (_LLR_UNIT * -np.log(np.tanh(
     (np.arange(_LLR_UNIT * kern.phi_table().shape[0]) + 0.5) / kern._PHI_STEP / _LLR_UNIT / 2.0)
 )).astype(np.float32)
-_LLR_SHORTENED = np.float32(50.0 * _LLR_UNIT)  # symbols Bob knows
-_LLR_KNOWN = np.int16(50 * fixed.UNIT)
+_LLR_KNOWN = 50  # |LLR| of the symbols Bob knows (shortened, revealed), nats
+#: The decoders of ldpc_decode: fixed-point (``_ldpc_fixed``) and float (``_ldpc_kernels``).
+DECODERS = ("fixed", "float")
 
 
 #: The blind protocol starts at f = start_efficiency(n) and reveals punctured symbols in
@@ -252,31 +256,43 @@ def ldpc_decode(adapted: AdaptedCode, bob_key: np.ndarray, syndrome: np.ndarray,
                 qber: float, revealed: np.ndarray | None = None,
                 revealed_values: np.ndarray | None = None, known: np.ndarray | None = None,
                 known_values: np.ndarray | None = None,
-                full: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                full: bool = False, decoder: str = "fixed") -> tuple[np.ndarray, np.ndarray]:
     """Bob: (corrected key uint8[n_frames, n_key], converged bool[n_frames]).
 
     ``revealed`` (indices into the punctured positions) and their values (per frame) come
     from a blind retry, ``known`` (indices into the key bits) and their values from a
     rescue (:func:`rescue_symbols`); both are decoded as shortened symbols. ``full``:
-    return the decoded words of all ``n`` symbols instead of the key bits.
+    return the decoded words of all ``n`` symbols instead of the key bits. ``decoder``:
+    "fixed" (int16 box-plus, 32 frames per vector: the fast default) or "float" (float32
+    sum-product in the tanh domain, 16 per vector); both layered BP with the same schedule,
+    stopping rules and message cap, and measured to decode as well (docs/reconciliation.md).
     """
     check_range("qber", qber, low=0.0, high=0.5, high_inclusive=False)
+    if decoder not in DECODERS:
+        raise InvalidParameter("decoder", decoder, f"must be one of {', '.join(DECODERS)}")
     key = as_frames(bob_key, "bob_key")
     syn = np.ascontiguousarray(np.asarray(syndrome, dtype=np.uint8).reshape(key.shape[0], -1))
     if key.shape[1] != adapted.n_key or syn.shape[1] != adapted.code.m:
         raise InvalidParameter("frame", f"{key.shape[1]} key bits, {syn.shape[1]} syndrome",
                                f"must be {adapted.n_key} key bits, {adapted.code.m} syndrome")
     q = min(max(qber, 1e-4), 0.499)
-    llr = np.zeros((key.shape[0], adapted.code.n), dtype=np.int16)
-    kern.set_llrs(llr, key, adapted.key_positions, np.int16(round(fixed.UNIT * math.log((1 - q) / q))))
-    kern.set_llrs(llr, adapted.shortened_values[None, :], adapted.shortened, _LLR_KNOWN)
+    unit, dtype = (fixed.UNIT, np.int16) if decoder == "fixed" else (_LLR_UNIT, np.float32)
+    known_llr = dtype(_LLR_KNOWN * unit)
+    llr = np.zeros((key.shape[0], adapted.code.n), dtype=dtype)
+    kern.set_llrs(llr, key, adapted.key_positions, dtype(round(unit * math.log((1 - q) / q))))
+    kern.set_llrs(llr, adapted.shortened_values[None, :], adapted.shortened, known_llr)
     for where, index, given in ((adapted.punctured, revealed, revealed_values),
                                 (adapted.key_positions, known, known_values)):
         if index is not None and len(index):
             given = np.asarray(given, dtype=np.uint8).reshape(key.shape[0], -1)
-            kern.set_llrs(llr, given, where[index], _LLR_KNOWN)
-    bits, ok, _ = fixed.decode_fixed(llr, syn, adapted.code.check_ptr, adapted.code.check_vars,
-                                     MAX_ITER, PATIENCE)
+            kern.set_llrs(llr, given, where[index], known_llr)
+    code = adapted.code
+    if decoder == "fixed":
+        bits, ok, _ = fixed.decode_fixed(llr, syn, code.check_ptr, code.check_vars, MAX_ITER,
+                                         PATIENCE)
+    else:
+        bits, ok, _ = kern.decode_layered_bp(llr, syn, code.check_ptr, code.check_vars,
+                                             MAX_ITER, _PHI, PATIENCE)
     return (bits if full else bits[:, adapted.key_positions]), ok
 
 
@@ -309,8 +325,8 @@ def rescue_symbols(adapted: AdaptedCode, words: np.ndarray,
 def ldpc_reconcile_in_memory(alice_key: np.ndarray, bob_key: np.ndarray, qber_estimate: float,
                              rng: np.random.Generator, *, n: int | None = None,
                              blind_steps: int = 3, efficiency: float | None = None,
-                             span: float = BLIND_SPAN,
-                             rescue: bool = True) -> ReconciliationResult:
+                             span: float = BLIND_SPAN, rescue: bool = True,
+                             decoder: str = "fixed") -> ReconciliationResult:
     """Syndrome reconciliation of frames of ``ldpc_frame_length(n)`` bits, in process (``n``
     defaults to :func:`code_length` of the QBER estimate, the start ``efficiency`` to
     :func:`start_efficiency` of ``n``).
@@ -318,7 +334,8 @@ def ldpc_reconcile_in_memory(alice_key: np.ndarray, bob_key: np.ndarray, qber_es
     With ``blind_steps`` > 0, frames that fail are retried up to that many times, each
     time with a further ``p / blind_steps`` punctured values revealed (and leaked); with
     ``rescue``, frames still failing then get Alice's values of their
-    :func:`rescue_symbols` (leaked too) and another attempt, up to RESCUE_ROUNDS times.
+    :func:`rescue_symbols` (leaked too) and another attempt, up to RESCUE_ROUNDS times;
+    ``decoder`` as in :func:`ldpc_decode`.
     """
     alice = as_frames(alice_key, "alice_key")
     bob = as_frames(bob_key, "bob_key")
@@ -326,7 +343,7 @@ def ldpc_reconcile_in_memory(alice_key: np.ndarray, bob_key: np.ndarray, qber_es
         raise InvalidParameter("bob_key.shape", bob.shape, f"must equal alice's {alice.shape}")
     adapted = adapt_code(qber_estimate, int(rng.integers(0, 2**63 - 1)), n, efficiency, span)
     syn, punct = ldpc_syndrome(adapted, alice, rng)
-    words, ok = ldpc_decode(adapted, bob, syn, qber_estimate, full=True)
+    words, ok = ldpc_decode(adapted, bob, syn, qber_estimate, full=True, decoder=decoder)
     leaked = np.full(alice.shape[0], adapted.leaked_bits, dtype=np.int64)
     round_trips = 1
     p = adapted.punctured.shape[0]
@@ -338,7 +355,8 @@ def ldpc_reconcile_in_memory(alice_key: np.ndarray, bob_key: np.ndarray, qber_es
         reveal = np.arange(adapted.revealed_after(step, blind_steps))
         words[failed], ok[failed] = ldpc_decode(adapted, bob[failed], syn[failed],
                                                 qber_estimate, reveal,
-                                                punct[np.ix_(failed, reveal)], full=True)
+                                                punct[np.ix_(failed, reveal)], full=True,
+                                                decoder=decoder)
         leaked[failed] = adapted.leaked_bits + reveal.shape[0]
         round_trips += 1
     known: dict[int, np.ndarray] = {}  # rescue: Alice's key bits around the stuck checks
@@ -356,7 +374,8 @@ def ldpc_reconcile_in_memory(alice_key: np.ndarray, bob_key: np.ndarray, qber_es
                 asked += 1
                 known[f] = idx
                 word, good = ldpc_decode(adapted, bob[f], syn[f], qber_estimate, reveal,
-                                         punct[f, reveal], idx, alice[f, idx], full=True)
+                                         punct[f, reveal], idx, alice[f, idx], full=True,
+                                         decoder=decoder)
                 words[f], ok[f] = word[0], good[0]
         round_trips += 1
         if not asked:
