@@ -1,18 +1,20 @@
-"""LDPC decoder benchmark: the SIMD-lane BP kernel against the one-frame table decoder.
+"""LDPC decoder benchmark: the BP kernels side by side on the same frames.
 
     python benchmarks/bench_ldpc_decoder.py [--qber 0.02 0.03 ... 0.08] [--frames 200]
                                             [--n 10000] [--repeats 3] [--skip-reference]
                                             [--json]
 
 For each QBER, the same frames (Bernoulli errors, one seed) go through
-``ldpc_reconcile_in_memory`` twice: with ``_ldpc_kernels.decode_layered_bp`` (frames in
-SIMD lanes, tanh-domain arithmetic) and with ``reference_decode_layered_bp`` below (the
-one-frame, table-lookup decoder it replaced). Reported per kernel: efficiency f, frame
+``ldpc_reconcile_in_memory`` with each kernel: ``fixed`` (``_ldpc_fixed.decode_fixed``,
+the default: int16 box-plus, 32 frames per SIMD vector), ``float``
+(``_ldpc_kernels.decode_layered_bp``: float32 tanh-domain arithmetic, 16 frames per
+vector) and ``reference`` (``reference_decode_layered_bp`` below: the one-frame,
+table-lookup decoder the SIMD kernels replaced). Reported per kernel: efficiency f, frame
 error rate (not converged + converged but wrong), Mbit/s of key per CPU-second
 (``time.process_time``: single-threaded, so per core, robust to a loaded machine), and
 ns per edge-iteration-frame of the kernel alone on the first decoding attempt of the
 same frames. Also counts the AVX-512 (zmm) / AVX (ymm) instructions in the compiled
-check-node sweep.
+float32 check-node sweep.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import time
 import numba
 import numpy as np
 
+from euroqci.qkd import _ldpc_fixed as fixed
 from euroqci.qkd import _ldpc_kernels as kern
 from euroqci.qkd.ldpc import (
     DEFAULT_CODE_LENGTH,
@@ -40,7 +43,8 @@ try:  # same machine description as the Cascade benchmark
 except ImportError:  # pragma: no cover - run from another directory
     from benchmarks.bench_cascade import _machine
 
-NEW_KERNEL = kern.decode_layered_bp
+FLOAT_KERNEL = kern.decode_layered_bp
+FIXED_KERNEL = fixed.decode_fixed
 
 
 # not cached: this module is imported both as a script and as benchmarks.bench_ldpc_decoder
@@ -135,27 +139,31 @@ def sweep_vector_instructions() -> dict[str, int]:
             "scalar_ss": sum(bool(re.match(r"\tv\w+ss\s", ln)) for ln in lines)}
 
 
-def _run(decoder, alice, bob, qber, n, repeats):
-    """(result, median CPU-s, first-attempt kernel (frames, CPU-s, edge-iterations))."""
+def _run(kernel, alice, bob, qber, n, repeats):
+    """(result, median CPU-s, first-attempt kernel (frames, CPU-s, edge-iterations)) with
+    ``kernel`` = (ldpc_decode's decoder, module, function name, function)."""
+    decoder, module, name, function = kernel
     calls = []
 
-    def timed(llr, syndrome, check_ptr, check_vars, max_iter, table, patience):
+    def timed(llr, syndrome, check_ptr, check_vars, *rest):
         c0 = time.process_time()
-        out = decoder(llr, syndrome, check_ptr, check_vars, max_iter, table, patience)
+        out = function(llr, syndrome, check_ptr, check_vars, *rest)
         calls.append((llr.shape[0], time.process_time() - c0,
                       int(out[2].sum()) * check_vars.shape[0]))
         return out
 
     cpus = []
-    kern.decode_layered_bp = timed
+    original = getattr(module, name)
+    setattr(module, name, timed)
     try:
         for r in range(repeats):
             calls.clear()
             c0 = time.process_time()
-            res = ldpc_reconcile_in_memory(alice, bob, qber, np.random.default_rng(r), n=n)
+            res = ldpc_reconcile_in_memory(alice, bob, qber, np.random.default_rng(r), n=n,
+                                           decoder=decoder)
             cpus.append(time.process_time() - c0)
     finally:
-        kern.decode_layered_bp = NEW_KERNEL
+        setattr(module, name, original)
     return res, statistics.median(cpus), calls[0]
 
 
@@ -169,9 +177,10 @@ def main() -> int:
     ap.add_argument("--skip-reference", action="store_true", help="time the new kernel only")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    kernels = {"lanes": NEW_KERNEL}
+    kernels = {"fixed": ("fixed", fixed, "decode_fixed", FIXED_KERNEL),
+               "float": ("float", kern, "decode_layered_bp", FLOAT_KERNEL)}
     if not args.skip_reference:
-        kernels["reference"] = reference_decode_layered_bp
+        kernels["reference"] = ("float", kern, "decode_layered_bp", reference_decode_layered_bp)
     rng = np.random.default_rng(7)
     n_key = ldpc_frame_length(args.n)
     w = rng.integers(0, 2, (1, n_key), dtype=np.uint8)
