@@ -139,16 +139,17 @@ def _sweep(post, msg, syn, scratch, check_ptr, check_vars, table, keep, unsat_ou
 
 @njit
 def _rotations(check_ptr, check_vars, z):
-    """Per base edge g: (``LANES`` + the first variable of its column block, its circulant
-    shift), as ``_ldpc_kernels._rotations`` for vectors of ``LANES`` here."""
-    rot = np.empty((check_vars.shape[0] // z, 2), dtype=np.int64)
+    """Per base edge g: ``rot[2 g]`` = ``LANES`` + the first variable of its column block,
+    ``rot[2 g + 1]`` = its circulant shift (``_ldpc_kernels._rotations`` for vectors of
+    ``LANES`` here, flat so that the sweep indexes it without a multiplication)."""
+    rot = np.empty(2 * (check_vars.shape[0] // z), dtype=np.int64)
     for b in range((check_ptr.shape[0] - 1) // z):
         e0 = check_ptr[b * z]
         for k in range(check_ptr[b * z + 1] - e0):
             v0 = check_vars[e0 + k]
             shift = v0 % z
-            rot[e0 // z + k, 0] = LANES + v0 - shift
-            rot[e0 // z + k, 1] = shift
+            rot[2 * (e0 // z + k)] = LANES + v0 - shift
+            rot[2 * (e0 // z + k) + 1] = shift
     return rot
 
 
@@ -156,10 +157,10 @@ def _rotations(check_ptr, check_vars, z):
 def _rotation(rot, g, i0, z):
     """Where checks ``i0 + l`` of a row block find their variables of base edge ``g``'s
     column block: ``post[lo + l]`` for l < split, else ``post[hi + l]``."""
-    start = rot[g, 1] + i0
+    start = rot[np.uintp(2 * g + 1)] + i0
     if start >= z:
         start -= z
-    lo = rot[g, 0] + start
+    lo = rot[np.uintp(2 * g)] + start
     return lo, (lo - z if z - start < LANES else lo), z - start
 
 
