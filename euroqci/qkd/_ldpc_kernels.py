@@ -61,6 +61,28 @@ def syndromes(words, check_ptr, check_vars):
 
 
 @njit
+def prune_columns(check_ptr, check_vars, index, known):
+    """H without the columns ``v`` with ``index[v] = -1``, the others renumbered
+    ``index[v]``: (check_ptr, check_vars, offset), ``offset[c]`` the parity of ``known``
+    (uint8[n]) over the removed symbols of check c, to be added to its syndrome bit."""
+    m = check_ptr.shape[0] - 1
+    ptr = np.zeros(m + 1, dtype=np.int64)
+    flat = np.empty(check_vars.shape[0], dtype=np.int64)
+    offset = np.zeros(m, dtype=np.uint8)
+    k = 0
+    for c in range(m):
+        for e in range(check_ptr[c], check_ptr[c + 1]):
+            v = check_vars[e]
+            if index[v] < 0:
+                offset[c] ^= known[v]
+            else:
+                flat[k] = index[v]
+                k += 1
+        ptr[c + 1] = k
+    return ptr, flat[:k].copy(), offset
+
+
+@njit
 def untainted(order, var_ptr, var_checks, m, p):
     """Up to ``p`` variables taken greedily in ``order``, each only if none of its checks
     (``var_checks[var_ptr[v]:var_ptr[v + 1]]``, m checks in all) holds one taken before:

@@ -209,6 +209,7 @@ def test_rate_adaptation_hits_the_target_rate(qber):
     # (which could still have been punctured) has a lower degree than a punctured one
     free = np.ones(ad.code.n, dtype=bool)
     free[ad.code.check_vars[hits[rows] > 0]] = False
+    free[ad.shortened] = False
     if free.any():
         assert ad.code.var_degree[ad.punctured].max() <= ad.code.var_degree[free].min()
     # both ends derive the same code from the same (QBER, seed)
@@ -282,14 +283,14 @@ def test_rescue_symbols_are_the_key_bits_of_the_unsatisfied_checks():
     assert rescue_symbols(ad, words, syn)[0].size == 0
 
 
-# A frame left in a trapping set by the three blind retries (found by search: key seed 31,
-# 32 frames at Q = 6 %; with the default start f, 2 of 355 such runs at 6 % and 5 of 178
-# at 3 % had one) is decoded once Alice reveals her key bits in the checks Bob's decoding
+# A frame left in a trapping set by the three blind retries (found by search: key seed 48,
+# 32 frames at Q = 6 %; with the default start f and decoder, 2 of 150 such runs at 6 % and
+# 3 of 150 at 3 % had one) is decoded once Alice reveals her key bits in the checks Bob's decoding
 # left unsatisfied: five messages, every frame kept, the same leak counted at both ends,
 # identical keys. If the codes, the start f or the decoder change, find another such seed
 # (the test asserts that the rescue ran).
 def test_two_party_ldpc_rescues_a_frame_stuck_after_the_blind_retries():
-    q, n_frames, seed = 0.06, 32, 31
+    q, n_frames, seed = 0.06, 32, 48
     rng = np.random.default_rng(seed)
     alice = rng.integers(0, 2, n_frames * ldpc_frame_length(), dtype=np.uint8)
     bob = alice ^ (rng.random(alice.size) < q).astype(np.uint8)
@@ -303,6 +304,26 @@ def test_two_party_ldpc_rescues_a_frame_stuck_after_the_blind_retries():
     assert trips_a == trips_b == 5  # syndromes, three reveals, the rescue
     assert kept_a.all() and kept_b.all() and np.array_equal(key, alice)
     assert leak_a == leak_b
+
+
+def test_decoding_graph_drops_whole_shortened_column_blocks():
+    # n = 10^5 (Z = 25): the shortened symbols are whole column blocks but for fewer than
+    # Z; those blocks leave the graph Bob decodes, which stays a 25-fold lift, and the
+    # syndrome absorbs their known values
+    ad = adapt_code(0.03, seed=5)
+    g, z = ad.graph, lifting_factor(ad.code.n)
+    assert z == 25 and ad.shortened.size - g.removed.size < z
+    assert np.all(np.bincount(g.removed // z) % z == 0)
+    assert np.array_equal(np.sort(np.concatenate([g.symbols, g.removed])), np.arange(ad.code.n))
+    assert g.check_vars.size == ad.code.check_vars.size - ad.code.var_degree[g.removed].sum()
+    assert _ldpc_kernels._circulant_lift(g.check_ptr, g.check_vars, g.symbols.size) == z
+    words = np.random.default_rng(1).integers(0, 2, (3, ad.code.n), dtype=np.uint8)
+    words[:, ad.shortened] = ad.shortened_values
+    syn = _ldpc_kernels.syndromes(words, ad.code.check_ptr, ad.code.check_vars)
+    assert np.array_equal(
+        _ldpc_kernels.syndromes(words[:, g.symbols], g.check_ptr, g.check_vars),
+        syn ^ g.syndrome_offset)
+    assert np.array_equal(g.symbols[g.key], ad.key_positions)
 
 
 def test_blind_retries_reveal_the_reserve_in_equal_steps():
