@@ -117,7 +117,8 @@ def _sweep(post, msg, syn, scratch, check_ptr, check_vars, table, keep, unsat_ou
             j = 2 * (e - e0) * LANES
             vstore(scratch, j, q)
             vstore(scratch, j + LANES, fw)
-            fw = _boxplus(fw, vabs(q), tab, last, shift)
+            # the first edge's prefix is the identity: no box-plus
+            fw = vabs(q) if e == e0 else _boxplus(fw, vabs(q), tab, last, shift)
             neg = vxor(neg, q)
             hard = vxor(hard, p)
         count = vcount_neg(count, hard)
@@ -126,13 +127,21 @@ def _sweep(post, msg, syn, scratch, check_ptr, check_vars, table, keep, unsat_ou
             for lane in range(LANES):
                 unsat_out[lane] += tmp[lane]
             count = vsplat(0)
+        # suffix accumulation; the last and first edges get the prefix / suffix alone
+        # (a box-plus with the identity), and the whole check's suffix is not needed
         bw = big
         for e in range(e1 - 1, e0 - 1, -1):
             j = 2 * (e - e0) * LANES
             q = vload(scratch, j)
-            r = vflip(vmin(_boxplus(vload(scratch, j + LANES), bw, tab, last, shift), cap),
-                      vxor(neg, q))
-            bw = _boxplus(bw, vabs(q), tab, last, shift)
+            if e == e1 - 1:
+                mag = vload(scratch, j + LANES)
+            elif e == e0:
+                mag = bw
+            else:
+                mag = _boxplus(vload(scratch, j + LANES), bw, tab, last, shift)
+            r = vflip(vmin(mag, cap), vxor(neg, q))
+            if e > e0:
+                bw = vabs(q) if e == e1 - 1 else _boxplus(bw, vabs(q), tab, last, shift)
             vstore(msg, e * LANES, r)
             vstore(post, check_vars[np.uintp(e)] * LANES, vadds(q, r))
 
@@ -192,7 +201,7 @@ def _sweep_lift(post, msg, syn, scratch, rot, check_ptr, z, table):
                 j = 2 * k * LANES
                 vstore(scratch, j, q)
                 vstore(scratch, j + LANES, fw)
-                fw = _boxplus(fw, vabs(q), tab, last, shift)
+                fw = vabs(q) if k == 0 else _boxplus(fw, vabs(q), tab, last, shift)
                 neg = vxor(neg, q)
                 hard = vxor(hard, p)
             count = vcount_neg_below(count, hard, z - i0)
@@ -200,9 +209,15 @@ def _sweep_lift(post, msg, syn, scratch, rot, check_ptr, z, table):
             for k in range(d - 1, -1, -1):
                 j = 2 * k * LANES
                 q = vload(scratch, j)
-                r = vflip(vmin(_boxplus(vload(scratch, j + LANES), bw, tab, last, shift), cap),
-                          vxor(neg, q))
-                bw = _boxplus(bw, vabs(q), tab, last, shift)
+                if k == d - 1:
+                    mag = vload(scratch, j + LANES)
+                elif k == 0:
+                    mag = bw
+                else:
+                    mag = _boxplus(vload(scratch, j + LANES), bw, tab, last, shift)
+                r = vflip(vmin(mag, cap), vxor(neg, q))
+                if k > 0:
+                    bw = vabs(q) if k == d - 1 else _boxplus(bw, vabs(q), tab, last, shift)
                 vstore(msg, (g0 + k) * zp + i0, r)
                 lo, hi, split = _rotation(rot, g0 + k, i0, z)
                 if split >= LANES and z - i0 >= LANES:
