@@ -82,6 +82,20 @@ def prune_columns(check_ptr, check_vars, index, known):
     return ptr, flat[:k].copy(), offset
 
 
+@njit(nogil=True)
+def expand_columns(bits, symbols, removed, removed_values, n):
+    """uint8[n_frames, n]: ``bits[f, i]`` at column ``symbols[i]``, ``removed_values[i]``
+    at column ``removed[i]`` of every frame (numpy's fancy-index scatter of the same takes
+    ~3 % of a decoding at n = 10^6)."""
+    out = np.empty((bits.shape[0], n), dtype=np.uint8)
+    for f in range(bits.shape[0]):
+        for i in range(symbols.shape[0]):
+            out[f, symbols[i]] = bits[f, i]
+        for i in range(removed.shape[0]):
+            out[f, removed[i]] = removed_values[i]
+    return out
+
+
 @njit
 def untainted(order, var_ptr, var_checks, m, p):
     """Up to ``p`` variables taken greedily in ``order``, each only if none of its checks

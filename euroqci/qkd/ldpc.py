@@ -349,10 +349,8 @@ def ldpc_decode(adapted: AdaptedCode, bob_key: np.ndarray, syndrome: np.ndarray,
                                              _PHI, PATIENCE)
     if not full:
         return bits[:, g.key], ok
-    words = np.empty((key.shape[0], adapted.code.n), dtype=np.uint8)
-    words[:, g.symbols] = bits
-    words[:, g.removed] = g.removed_values
-    return words, ok
+    return kern.expand_columns(bits, g.symbols, g.removed, g.removed_values,
+                               adapted.code.n), ok
 
 
 def rescue_symbols(adapted: AdaptedCode, words: np.ndarray,
