@@ -120,6 +120,7 @@ class DecodingGraph:
 
     check_ptr: np.ndarray
     check_vars: np.ndarray
+    lift: int  # its circulant lift factor Z (1: not a lift)
     syndrome_offset: np.ndarray  # uint8[m]: H_removed x_removed (mod 2)
     key: np.ndarray
     punctured: np.ndarray
@@ -275,7 +276,7 @@ def _decoding_graph(code: LdpcCode, z: int, key: np.ndarray, punctured: np.ndarr
     known = np.zeros(code.n, dtype=np.uint8)
     known[shortened[removed]] = values[removed]
     ptr, flat, offset = kern.prune_columns(code.check_ptr, code.check_vars, index, known)
-    return DecodingGraph(check_ptr=ptr, check_vars=flat, syndrome_offset=offset,
+    return DecodingGraph(check_ptr=ptr, check_vars=flat, lift=z, syndrome_offset=offset,
                          key=index[key], punctured=index[punctured],
                          shortened=index[shortened[~removed]],
                          shortened_values=values[~removed],
@@ -309,7 +310,8 @@ def ldpc_decode(adapted: AdaptedCode, bob_key: np.ndarray, syndrome: np.ndarray,
                 qber: float, revealed: np.ndarray | None = None,
                 revealed_values: np.ndarray | None = None, known: np.ndarray | None = None,
                 known_values: np.ndarray | None = None,
-                full: bool = False, decoder: str = "fixed") -> tuple[np.ndarray, np.ndarray]:
+                full: bool = False, decoder: str = "fixed",
+                states: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Bob: (corrected key uint8[n_frames, n_key], converged bool[n_frames]).
 
     ``revealed`` (indices into the punctured positions) and their values (per frame) come
@@ -319,6 +321,10 @@ def ldpc_decode(adapted: AdaptedCode, bob_key: np.ndarray, syndrome: np.ndarray,
     "fixed" (int16 box-plus, 32 frames per vector: the fast default) or "float" (float32
     sum-product in the tanh domain, 16 per vector); both layered BP with the same schedule,
     stopping rules and message cap, and measured to decode as well (docs/reconciliation.md).
+    ``states`` (one entry per frame, None at first): with the fixed decoder on the long
+    codes (decoded one frame at a time anyway), a frame that fails leaves its decoder
+    state there and its next attempt (a blind retry) continues from it; elsewhere every
+    attempt starts afresh and the entries stay None.
     """
     check_range("qber", qber, low=0.0, high=0.5, high_inclusive=False)
     if decoder not in DECODERS:
@@ -341,9 +347,13 @@ def ldpc_decode(adapted: AdaptedCode, bob_key: np.ndarray, syndrome: np.ndarray,
             given = np.asarray(given, dtype=np.uint8).reshape(key.shape[0], -1)
             kern.set_llrs(llr, given, where[index], known_llr)
     syn ^= g.syndrome_offset
-    if decoder == "fixed":
+    if decoder == "fixed" and states is not None and fixed.rows_always(g.symbols.shape[0],
+                                                                       g.lift):
+        bits, ok, _ = fixed.decode_continued(llr, syn, g.check_ptr, g.check_vars, MAX_ITER,
+                                             PATIENCE, states, g.lift)
+    elif decoder == "fixed":
         bits, ok, _ = fixed.decode_fixed(llr, syn, g.check_ptr, g.check_vars, MAX_ITER,
-                                         PATIENCE)
+                                         PATIENCE, g.lift)
     else:
         bits, ok, _ = kern.decode_layered_bp(llr, syn, g.check_ptr, g.check_vars, MAX_ITER,
                                              _PHI, PATIENCE)
@@ -400,7 +410,9 @@ def ldpc_reconcile_in_memory(alice_key: np.ndarray, bob_key: np.ndarray, qber_es
         raise InvalidParameter("bob_key.shape", bob.shape, f"must equal alice's {alice.shape}")
     adapted = adapt_code(qber_estimate, int(rng.integers(0, 2**63 - 1)), n, efficiency, span)
     syn, punct = ldpc_syndrome(adapted, alice, rng)
-    words, ok = ldpc_decode(adapted, bob, syn, qber_estimate, full=True, decoder=decoder)
+    states: list = [None] * alice.shape[0]  # decoder states of failed frames (ldpc_decode)
+    words, ok = ldpc_decode(adapted, bob, syn, qber_estimate, full=True, decoder=decoder,
+                            states=states)
     leaked = np.full(alice.shape[0], adapted.leaked_bits, dtype=np.int64)
     round_trips = 1
     p = adapted.punctured.shape[0]
@@ -410,10 +422,13 @@ def ldpc_reconcile_in_memory(alice_key: np.ndarray, bob_key: np.ndarray, qber_es
         if failed.size == 0 or p == 0:
             break
         reveal = np.arange(adapted.revealed_after(step, blind_steps))
+        retried = [states[f] for f in failed]
         words[failed], ok[failed] = ldpc_decode(adapted, bob[failed], syn[failed],
                                                 qber_estimate, reveal,
                                                 punct[np.ix_(failed, reveal)], full=True,
-                                                decoder=decoder)
+                                                decoder=decoder, states=retried)
+        for f, state in zip(failed, retried, strict=True):
+            states[f] = state
         leaked[failed] = adapted.leaked_bits + reveal.shape[0]
         round_trips += 1
     known: dict[int, np.ndarray] = {}  # rescue: Alice's key bits around the stuck checks

@@ -415,7 +415,8 @@ def _ldpc_bob(ch: AuthenticatedChannel, raw: np.ndarray,
     m = adapted.code.m
     syndromes = np.unpackbits(ch.recv("ldpc-syndrome")["s"].reshape(frames.shape[0], -1),
                               axis=1, count=m)
-    words, ok = ldpc_decode(adapted, frames, syndromes, qber, full=True)
+    states: list = [None] * frames.shape[0]  # decoder states of failed frames (ldpc_decode)
+    words, ok = ldpc_decode(adapted, frames, syndromes, qber, full=True, states=states)
     leaked = np.full(frames.shape[0], adapted.leaked_bits, dtype=np.int64)
     p, step = adapted.punctured.shape[0], 0
     reveal = np.arange(0)
@@ -429,9 +430,12 @@ def _ldpc_bob(ch: AuthenticatedChannel, raw: np.ndarray,
         reveal = np.arange(adapted.revealed_after(step, BLIND_STEPS))
         values = unpack_bits(ch.recv("ldpc-reveal")["v"], failed.size * reveal.size)
         punct[failed, : reveal.size] = values.reshape(failed.size, reveal.size)
+        retried = [states[f] for f in failed]
         words[failed], ok[failed] = ldpc_decode(adapted, frames[failed], syndromes[failed],
                                                 qber, reveal, punct[failed, : reveal.size],
-                                                full=True)
+                                                full=True, states=retried)
+        for f, state in zip(failed, retried, strict=True):
+            states[f] = state
         leaked[failed] = adapted.leaked_bits + reveal.size
     known = np.zeros(frames.shape, dtype=bool)  # key bits Alice gave in rescue rounds
     alice_bits = np.zeros_like(frames)
