@@ -96,9 +96,14 @@ def main() -> int:
     args = ap.parse_args()
     opts = {"efficiency": args.efficiency, "blind_steps": args.blind_steps, "span": args.span,
             "decoder": args.decoder}
-    w = np.zeros((1, ldpc_frame_length(args.n or code_length(0.05))), dtype=np.uint8)
-    ldpc_reconcile_in_memory(w, w, 0.05, np.random.default_rng(0), n=args.n or None,
-                             **opts)  # JIT warm-up
+    warm_rng = np.random.default_rng(0)
+    for q in {args.n or code_length(q): q for q in args.qber}.values():
+        # JIT warm-up (loading the compiled kernels), untimed, on each code length used: a
+        # frame with twice the errors, so that the retries and the rescue run too
+        n = args.n or code_length(q)
+        w = np.zeros((1, ldpc_frame_length(n)), dtype=np.uint8)
+        ldpc_reconcile_in_memory(w, w ^ (warm_rng.random(w.shape) < 2 * q), q, warm_rng,
+                                 n=n, **opts)
     rows = []
     for q in args.qber:
         adapt_code(q, 0, args.n or None, args.efficiency, args.span)  # build it untimed
