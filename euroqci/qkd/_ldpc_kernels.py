@@ -83,16 +83,19 @@ def prune_columns(check_ptr, check_vars, index, known):
 
 
 @njit(nogil=True)
-def expand_columns(bits, symbols, removed, removed_values, n):
-    """uint8[n_frames, n]: ``bits[f, i]`` at column ``symbols[i]``, ``removed_values[i]``
-    at column ``removed[i]`` of every frame (numpy's fancy-index scatter of the same takes
-    ~3 % of a decoding at n = 10^6)."""
-    out = np.empty((bits.shape[0], n), dtype=np.uint8)
-    for f in range(bits.shape[0]):
-        for i in range(symbols.shape[0]):
-            out[f, symbols[i]] = bits[f, i]
-        for i in range(removed.shape[0]):
-            out[f, removed[i]] = removed_values[i]
+def place_columns(n, parts):
+    """uint8[n_frames, n] with, for each (values, columns) of ``parts``, ``values[f, i]``
+    at column ``columns[i]`` of frame f (a ``values`` of one row serves every frame):
+    numpy's fancy-index scatters of the same took ~1 % of a reconciliation at n = 10^6."""
+    n_frames = 1
+    for values, _ in parts:
+        n_frames = max(n_frames, values.shape[0])
+    out = np.empty((n_frames, n), dtype=np.uint8)
+    for values, columns in parts:
+        for f in range(n_frames):
+            row = values[0 if values.shape[0] == 1 else f]
+            for i in range(columns.shape[0]):
+                out[f, columns[i]] = row[i]
     return out
 
 
@@ -419,8 +422,8 @@ def _stop_rule(unsat, it, best, since, max_iter, patience):
 def _decide(post, offset, stride, f, bits):
     """Hard decision ``post[offset + v stride] < 0`` into ``bits[f]``."""
     n = bits.shape[1]
-    if stride == 1:  # the row-block layout: a contiguous loop, vectorised (1.2 -> 0.2 ms
-        row = bits[f]  # per 10^6 symbols)
+    if stride == 1:  # the row-block layout: a contiguous loop (1.2 -> 0.75 ms per 10^6)
+        row = bits[f]
         seg = post[offset:offset + n]
         for v in range(n):
             row[v] = seg[v] < 0

@@ -285,11 +285,10 @@ def _decoding_graph(code: LdpcCode, z: int, key: np.ndarray, punctured: np.ndarr
 
 
 def _words(adapted: AdaptedCode, key: np.ndarray, punct_values: np.ndarray) -> np.ndarray:
-    words = np.empty((key.shape[0], adapted.code.n), dtype=np.uint8)
-    words[:, adapted.key_positions] = key
-    words[:, adapted.punctured] = punct_values
-    words[:, adapted.shortened] = adapted.shortened_values
-    return words
+    return kern.place_columns(adapted.code.n, (
+        (np.ascontiguousarray(key), adapted.key_positions),
+        (np.ascontiguousarray(punct_values), adapted.punctured),
+        (adapted.shortened_values[None, :], adapted.shortened)))
 
 
 def ldpc_syndrome(adapted: AdaptedCode, alice_key: np.ndarray,
@@ -359,8 +358,8 @@ def ldpc_decode(adapted: AdaptedCode, bob_key: np.ndarray, syndrome: np.ndarray,
                                              _PHI, PATIENCE)
     if not full:
         return bits[:, g.key], ok
-    return kern.expand_columns(bits, g.symbols, g.removed, g.removed_values,
-                               adapted.code.n), ok
+    return kern.place_columns(adapted.code.n, ((bits, g.symbols),
+                                               (g.removed_values[None, :], g.removed))), ok
 
 
 def rescue_symbols(adapted: AdaptedCode, words: np.ndarray,
