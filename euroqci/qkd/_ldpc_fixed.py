@@ -22,7 +22,14 @@ from __future__ import annotations
 import numpy as np
 
 from euroqci.qkd._jit import njit
-from euroqci.qkd._ldpc_kernels import _circulant_lift, _decide, _satisfied, _stop_rule
+from euroqci.qkd._ldpc_kernels import (
+    _circulant_lift,
+    _decide,
+    _rotation,
+    _rotations,
+    _satisfied,
+    _stop_rule,
+)
 from euroqci.qkd._simd16 import (
     LANES,
     TABLE_SIZE,
@@ -147,33 +154,6 @@ def _sweep(post, msg, syn, scratch, check_ptr, check_vars, table, keep, unsat_ou
 
 
 @njit
-def _rotations(check_ptr, check_vars, z):
-    """Per base edge g: ``rot[2 g]`` = ``LANES`` + the first variable of its column block,
-    ``rot[2 g + 1]`` = its circulant shift (``_ldpc_kernels._rotations`` for vectors of
-    ``LANES`` here, flat so that the sweep indexes it without a multiplication)."""
-    rot = np.empty(2 * (check_vars.shape[0] // z), dtype=np.int64)
-    for b in range((check_ptr.shape[0] - 1) // z):
-        e0 = check_ptr[b * z]
-        for k in range(check_ptr[b * z + 1] - e0):
-            v0 = check_vars[e0 + k]
-            shift = v0 % z
-            rot[2 * (e0 // z + k)] = LANES + v0 - shift
-            rot[2 * (e0 // z + k) + 1] = shift
-    return rot
-
-
-@njit(inline="always")
-def _rotation(rot, g, i0, z):
-    """Where checks ``i0 + l`` of a row block find their variables of base edge ``g``'s
-    column block: ``post[lo + l]`` for l < split, else ``post[hi + l]``."""
-    start = rot[np.uintp(2 * g + 1)] + i0
-    if start >= z:
-        start -= z
-    lo = rot[np.uintp(2 * g)] + start
-    return lo, (lo - z if z - start < LANES else lo), z - start
-
-
-@njit
 def _sweep_lift(post, msg, syn, scratch, rot, check_ptr, z, table):
     """One layered iteration for one frame of a Z-fold lifted code, ``LANES`` checks of a
     row block (which share no variable) side by side, the same arithmetic per check as
@@ -192,7 +172,7 @@ def _sweep_lift(post, msg, syn, scratch, rot, check_ptr, z, table):
             hard = neg
             fw = big
             for k in range(d):
-                lo, hi, split = _rotation(rot, g0 + k, i0, z)
+                lo, hi, split = _rotation(rot, g0 + k, i0, z, LANES)
                 prefetch(post, lo + _LIFT_PREFETCH * LANES)
                 prefetch(msg, (g0 + k) * zp + i0 + _LIFT_PREFETCH * LANES)
                 # the circulant wraps inside at most one vector of the row block
@@ -219,7 +199,7 @@ def _sweep_lift(post, msg, syn, scratch, rot, check_ptr, z, table):
                 if k > 0:
                     bw = vabs(q) if k == d - 1 else _boxplus(bw, vabs(q), tab, last, shift)
                 vstore(msg, (g0 + k) * zp + i0, r)
-                lo, hi, split = _rotation(rot, g0 + k, i0, z)
+                lo, hi, split = _rotation(rot, g0 + k, i0, z, LANES)
                 if split >= LANES and z - i0 >= LANES:
                     vstore(post, lo, vadds(q, r))
                 else:
@@ -237,7 +217,7 @@ def _lift_workspace(check_ptr, check_vars, n, z, max_deg):
             np.zeros(check_vars.shape[0] // z * zp, dtype=np.int16),
             np.zeros(m // z * zp, dtype=np.int16),
             np.zeros(2 * max_deg * LANES, dtype=np.int16),
-            _rotations(check_ptr, check_vars, z))
+            _rotations(check_ptr, check_vars, z, LANES))
 
 
 @njit
@@ -293,10 +273,12 @@ def _decode_lift(llr, syndrome, check_ptr, check_vars, z, max_iter, table, patie
     return bits, iters
 
 
+@njit
 def rows_always(n, lift):
     """Whether :func:`decode_fixed` decodes every frame of a code of ``n`` symbols and
     circulant lift factor ``lift`` one at a time in the row-block lanes (the long lifted
-    codes), which :func:`decode_continued` then matches."""
+    codes: their frame lanes' 64 n bytes of a posteriori LLRs and 64 bytes per edge of
+    messages would stream from memory), which :func:`decode_continued` then matches."""
     return n >= _ROWS_FROM_N and lift > 1
 
 
@@ -362,10 +344,9 @@ def _rows_beat_frames(z, n_frames, n):
     """Whether ``n_frames`` frames of a Z-fold lift (Z > 1) of ``n`` symbols go faster one
     at a time with the checks of a row block in the lanes than side by side in the frame
     lanes. Measured (docs/benchmarks.md): at n = 10^5 (Z = 25) a lane-edge costs about the
-    same either way, so the row blocks win below ~Z frames; from n = 10^6 (Z = 250) the
-    row blocks win at any number of frames (the frame lanes' 64 n bytes of a posteriori
-    LLRs and 64 bytes per edge of messages stream from memory)."""
-    return z > 1 and (n >= _ROWS_FROM_N or n_frames * -(-z // LANES) < z)
+    same either way, so the row blocks win below ~Z frames; on the long codes
+    (:func:`rows_always`) at any number of frames."""
+    return rows_always(n, z) or (z > 1 and n_frames * -(-z // LANES) < z)
 
 
 @njit(nogil=True)  # other threads run meanwhile
@@ -396,7 +377,8 @@ def _decode_bits(llr, syndrome, check_ptr, check_vars, max_iter, patience, lift)
         max_deg = max(max_deg, check_ptr[c + 1] - check_ptr[c])
     z = lift  # the lift factor, found when first needed if 0 (1: not a lift)
     if 0 < n_frames and max_iter > 0 and (n_frames < LANES or n >= _ROWS_FROM_N):
-        z = _circulant_lift(check_ptr, check_vars, n)
+        if z == 0:
+            z = _circulant_lift(check_ptr, check_vars, n)
         if _rows_beat_frames(z, n_frames, n):
             return _decode_lift(llr, syndrome, check_ptr, check_vars, z, max_iter, table,
                                 patience, max_deg)

@@ -311,32 +311,33 @@ def _is_lift(check_ptr, check_vars, n, z):
 
 
 @njit
-def _rotations(check_ptr, check_vars, z):
-    """Per base edge g (edge k of base check b): (``LANES`` + the first variable of its
-    column block, the circulant shift ``v0 mod Z`` of ``v0`` = the variable of check
-    ``b Z``), int64[n_edges / Z, 2]: what ``_rotation`` needs, without a division per
-    edge in the sweep."""
-    rot = np.empty((check_vars.shape[0] // z, 2), dtype=np.int64)
+def _rotations(check_ptr, check_vars, z, lanes):
+    """Per base edge g (edge k of base check b): ``rot[2 g]`` = ``lanes`` (the padding
+    before ``post``) + the first variable of its column block, ``rot[2 g + 1]`` = the
+    circulant shift ``v0 mod Z`` of ``v0``, the variable of check ``b Z``: what
+    ``_rotation`` needs, without a division per edge in the sweep (flat, so that the
+    sweep indexes it without a multiplication)."""
+    rot = np.empty(2 * (check_vars.shape[0] // z), dtype=np.int64)
     for b in range((check_ptr.shape[0] - 1) // z):
         e0 = check_ptr[b * z]
         for k in range(check_ptr[b * z + 1] - e0):
             v0 = check_vars[e0 + k]
             shift = v0 % z
-            rot[e0 // z + k, 0] = LANES + v0 - shift
-            rot[e0 // z + k, 1] = shift
+            rot[2 * (e0 // z + k)] = lanes + v0 - shift
+            rot[2 * (e0 // z + k) + 1] = shift
     return rot
 
 
 @njit(inline="always")
-def _rotation(rot, g, i0, z):
-    """Where checks ``i0 + l`` of a row block find their variables of the column block of
-    base edge ``g`` (``_rotations``): ``post[lo + l]`` for l < split, else ``post[hi + l]``
-    (the circulant wraps around)."""
-    start = rot[g, 1] + i0
+def _rotation(rot, g, i0, z, lanes):
+    """Where checks ``i0 + l`` (l < ``lanes``) of a row block find their variables of the
+    column block of base edge ``g`` (``_rotations``): ``post[lo + l]`` for l < split, else
+    ``post[hi + l]`` (the circulant wraps around)."""
+    start = rot[np.uintp(2 * g + 1)] + i0
     if start >= z:
         start -= z
-    lo = rot[g, 0] + start
-    return lo, (lo - z if z - start < LANES else lo), z - start
+    lo = rot[np.uintp(2 * g)] + start
+    return lo, (lo - z if z - start < lanes else lo), z - start
 
 
 @njit
@@ -359,7 +360,7 @@ def _sweep_lift(post, msg, syn, scratch, rot, check_ptr, z, unit, cap):
             neg = vload(syn, b * zp + i0)
             hard = neg
             for k in range(d):
-                lo, hi, split = _rotation(rot, g0 + k, i0, z)
+                lo, hi, split = _rotation(rot, g0 + k, i0, z, LANES)
                 # each base edge streams through its column block as i0 advances: more
                 # streams (d = 10-50) than the hardware prefetcher follows
                 prefetch(post, lo + _LIFT_PREFETCH * LANES)
@@ -375,7 +376,7 @@ def _sweep_lift(post, msg, syn, scratch, rot, check_ptr, z, unit, cap):
                 r, p, suffix = _edge_out(suffix, neg, scratch, SCRATCH_PER_EDGE * k * LANES,
                                          consts)
                 vstore(msg, (g0 + k) * zp + i0, r)
-                lo, hi, split = _rotation(rot, g0 + k, i0, z)
+                lo, hi, split = _rotation(rot, g0 + k, i0, z, LANES)
                 vstore_split(post, lo, hi, split, z - i0, p)
     return vsum(unsat)
 
@@ -389,7 +390,7 @@ def _lift_workspace(check_ptr, check_vars, n, z, max_deg):
             np.zeros(check_vars.shape[0] // z * zp, dtype=np.float32),
             np.zeros(m // z * zp, dtype=np.float32),
             np.zeros(SCRATCH_PER_EDGE * max_deg * LANES, dtype=np.float32),
-            _rotations(check_ptr, check_vars, z))
+            _rotations(check_ptr, check_vars, z, LANES))
 
 
 @njit
