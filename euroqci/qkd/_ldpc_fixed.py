@@ -153,13 +153,62 @@ def _sweep(post, msg, syn, scratch, check_ptr, check_vars, table, keep, unsat_ou
             vstore(post, check_vars[np.uintp(e)] * LANES, vadds(q, r))
 
 
-@njit
+@njit(inline="always")
+def _lift_forward(post, msg, scratch, j, rot, g, i0, z, zp, k, fw, neg, hard, consts):
+    """Edge ``k`` (base edge ``g``) of the checks ``i0 + l`` of a row block, towards the
+    check: q = p - message into ``scratch[j]``, the prefix before it into
+    ``scratch[j + LANES]``; returns the updated (prefix, sign product, hard product)."""
+    big, tab, last, shift, floor, cap = consts
+    lo, hi, split = _rotation(rot, g, i0, z, LANES)
+    # each base edge streams through its column block as i0 advances: more streams
+    # (d = 10-50) than the hardware prefetcher follows
+    prefetch(post, lo + _LIFT_PREFETCH * LANES)
+    prefetch(msg, g * zp + i0 + _LIFT_PREFETCH * LANES)
+    # the circulant wraps inside at most one vector of the row block
+    p = vload(post, lo) if split >= LANES else vload_split(post, lo, hi, split)
+    q = vmax(vsubs(p, vload(msg, g * zp + i0)), floor)
+    vstore(scratch, j, q)
+    vstore(scratch, j + LANES, fw)
+    fw = vabs(q) if k == 0 else _boxplus(fw, vabs(q), tab, last, shift)
+    return fw, vxor(neg, q), vxor(hard, p)
+
+
+@njit(inline="always")
+def _lift_backward(post, msg, scratch, j, rot, g, i0, z, zp, k, d, bw, neg, consts):
+    """Edge ``k`` of ``_lift_forward``, back to the variable: the message from prefix
+    (``scratch[j + LANES]``) and suffix ``bw``, stored with the new a posteriori LLR;
+    returns the suffix including this edge (no box-plus with the identity at a check's
+    ends, and the whole check's suffix is not needed)."""
+    big, tab, last, shift, floor, cap = consts
+    q = vload(scratch, j)
+    if k == d - 1:
+        mag = vload(scratch, j + LANES)
+    elif k == 0:
+        mag = bw
+    else:
+        mag = _boxplus(vload(scratch, j + LANES), bw, tab, last, shift)
+    r = vflip(vmin(mag, cap), vxor(neg, q))
+    if k > 0:
+        bw = vabs(q) if k == d - 1 else _boxplus(bw, vabs(q), tab, last, shift)
+    vstore(msg, g * zp + i0, r)
+    lo, hi, split = _rotation(rot, g, i0, z, LANES)
+    if split >= LANES and z - i0 >= LANES:
+        vstore(post, lo, vadds(q, r))
+    else:
+        vstore_split(post, lo, hi, split, z - i0, vadds(q, r))
+    return bw
+
+
+@njit(refcount=False)  # array arguments of inline helpers: no reference counts
 def _sweep_lift(post, msg, syn, scratch, rot, check_ptr, z, table):
     """One layered iteration for one frame of a Z-fold lifted code, ``LANES`` checks of a
     row block (which share no variable) side by side, the same arithmetic per check as
     ``_sweep``: ``post[LANES + v]``, ``msg[g zp + i]`` (base edge g, zp = Z rounded up to
-    LANES), ``syn[b zp + i]``; returns the number of unsatisfied checks."""
-    big, tab, last, shift, floor, cap = _consts(table)
+    LANES), ``syn[b zp + i]``; returns the number of unsatisfied checks. Two vectors of
+    checks go through each loop together: each one's prefix and suffix are chains of
+    dependent box-plus operations, which two independent chains overlap."""
+    consts = _consts(table)
+    big = consts[0]
     zp = -(-z // LANES) * LANES
     unsat = 0
     for b in range((check_ptr.shape[0] - 1) // z):
@@ -167,43 +216,35 @@ def _sweep_lift(post, msg, syn, scratch, rot, check_ptr, z, table):
         d = check_ptr[b * z + 1] - e0
         g0 = e0 // z
         count = vsplat(0)
-        for i0 in range(0, z, LANES):
-            neg = vload(syn, b * zp + i0)
-            hard = neg
-            fw = big
+        for i0 in range(0, zp, 2 * LANES):
+            i1 = i0 + LANES  # the second vector, if the row block has one
+            pair = i1 < zp
+            neg0 = vload(syn, b * zp + i0)
+            hard0 = neg0
+            fw0 = big
+            neg1 = vload(syn, b * zp + i1) if pair else big
+            hard1 = neg1
+            fw1 = big
             for k in range(d):
-                lo, hi, split = _rotation(rot, g0 + k, i0, z, LANES)
-                prefetch(post, lo + _LIFT_PREFETCH * LANES)
-                prefetch(msg, (g0 + k) * zp + i0 + _LIFT_PREFETCH * LANES)
-                # the circulant wraps inside at most one vector of the row block
-                p = vload(post, lo) if split >= LANES else vload_split(post, lo, hi, split)
-                q = vmax(vsubs(p, vload(msg, (g0 + k) * zp + i0)), floor)
-                j = 2 * k * LANES
-                vstore(scratch, j, q)
-                vstore(scratch, j + LANES, fw)
-                fw = vabs(q) if k == 0 else _boxplus(fw, vabs(q), tab, last, shift)
-                neg = vxor(neg, q)
-                hard = vxor(hard, p)
-            count = vcount_neg_below(count, hard, z - i0)
-            bw = big
+                j = 4 * k * LANES
+                fw0, neg0, hard0 = _lift_forward(post, msg, scratch, j, rot, g0 + k, i0, z,
+                                                 zp, k, fw0, neg0, hard0, consts)
+                if pair:
+                    fw1, neg1, hard1 = _lift_forward(post, msg, scratch, j + 2 * LANES, rot,
+                                                     g0 + k, i1, z, zp, k, fw1, neg1, hard1,
+                                                     consts)
+            count = vcount_neg_below(count, hard0, z - i0)
+            if pair:
+                count = vcount_neg_below(count, hard1, z - i1)
+            bw0 = big
+            bw1 = big
             for k in range(d - 1, -1, -1):
-                j = 2 * k * LANES
-                q = vload(scratch, j)
-                if k == d - 1:
-                    mag = vload(scratch, j + LANES)
-                elif k == 0:
-                    mag = bw
-                else:
-                    mag = _boxplus(vload(scratch, j + LANES), bw, tab, last, shift)
-                r = vflip(vmin(mag, cap), vxor(neg, q))
-                if k > 0:
-                    bw = vabs(q) if k == d - 1 else _boxplus(bw, vabs(q), tab, last, shift)
-                vstore(msg, (g0 + k) * zp + i0, r)
-                lo, hi, split = _rotation(rot, g0 + k, i0, z, LANES)
-                if split >= LANES and z - i0 >= LANES:
-                    vstore(post, lo, vadds(q, r))
-                else:
-                    vstore_split(post, lo, hi, split, z - i0, vadds(q, r))
+                j = 4 * k * LANES
+                bw0 = _lift_backward(post, msg, scratch, j, rot, g0 + k, i0, z, zp, k, d, bw0,
+                                     neg0, consts)
+                if pair:
+                    bw1 = _lift_backward(post, msg, scratch, j + 2 * LANES, rot, g0 + k, i1,
+                                         z, zp, k, d, bw1, neg1, consts)
         unsat += vsum(count)
     return unsat
 
@@ -216,7 +257,7 @@ def _lift_workspace(check_ptr, check_vars, n, z, max_deg):
     return (np.zeros(n + 2 * LANES, dtype=np.int16),  # a vector of padding either side
             np.zeros(check_vars.shape[0] // z * zp, dtype=np.int16),
             np.zeros(m // z * zp, dtype=np.int16),
-            np.zeros(2 * max_deg * LANES, dtype=np.int16),
+            np.zeros(4 * max_deg * LANES, dtype=np.int16),
             _rotations(check_ptr, check_vars, z, LANES))
 
 

@@ -126,10 +126,11 @@ def test_lanes_are_independent_and_refilled(code):
             assert np.array_equal(a[0], b[f])
 
 
-@pytest.mark.parametrize("z", [20, 40])
+@pytest.mark.parametrize("z", [20, 40, 70])
 def test_lifted_code_decodes_the_same_one_row_block_at_a_time(code, z):
-    # circulant lifts (Z below and above the 32 lanes, so that row blocks take one or
-    # two vectors, one of them wrapping around): many frames go through the frame lanes,
+    # circulant lifts (Z below and above the 32 lanes, so that row blocks take one, two
+    # (a pair, swept together) or three vectors (a pair and one alone), the last partial
+    # and one of them wrapping around): many frames go through the frame lanes,
     # few through the row-block lanes, and the tail of the many too; all give the same
     # bits, verdicts and iteration counts
     lifted = _lifted(code, z, seed=8)
@@ -199,9 +200,9 @@ def test_saturated_llrs_keep_their_signs(code):
 def test_same_results_without_numba(tmp_path):
     # EUROQCI_DISABLE_JIT=1 runs the kernel as plain Python on numpy vectors: integer
     # arithmetic, so identical. Three frames of a plain code (frame lanes) and two of a
-    # 3-fold lift (row-block lanes)
+    # 3-fold and a 33-fold lift (row-block lanes: one vector, a pair)
     small = build_ldpc_code(400, 0.6)
-    cases = [(small, 3), (_lifted(small, 3, seed=6), 2)]
+    cases = [(small, 3), (_lifted(small, 3, seed=6), 2), (_lifted(small, 33, seed=6), 2)]
     fast = []
     for i, (c, n_frames) in enumerate(cases):
         llr, syn, _ = _frames(c, n_frames, 0.03, seed=6, punctured=20)
@@ -211,7 +212,7 @@ def test_same_results_without_numba(tmp_path):
         "import sys, numpy as np\n"
         "from euroqci.qkd import _ldpc_fixed as k\n"
         "assert not hasattr(k.decode_fixed, 'py_func')\n"
-        "for i in range(2):\n"
+        "for i in range(3):\n"
         "    d = np.load(f'{sys.argv[1]}/in{i}.npz')\n"
         "    out = k.decode_fixed(d['llr'], d['syn'], d['ptr'], d['vars'], 30, 8)\n"
         "    np.savez(f'{sys.argv[1]}/out{i}.npz', *out)\n")
