@@ -97,60 +97,81 @@ def _consts(table):
             np.int16(TABLE_SHIFT), vsplat(-_BIG), vsplat(CAP))
 
 
-@njit
+@njit(inline="always")
+def _frame_forward(post, msg, mask, scratch, j, check_vars, e, k, final, fw, neg, hard,
+                   consts):
+    """Edge ``e`` (the ``k``-th of its check) towards the check, in the frame lanes: q = p -
+    message into ``scratch[j]``, the prefix before it into ``scratch[j + LANES]``; returns
+    the updated (prefix, sign product, hard product)."""
+    big, tab, last, shift, floor, cap = consts
+    # a posteriori LLRs of a check or two ahead (random reads over the frame)
+    prefetch(post, check_vars[min(np.uintp(e + _PREFETCH_EDGES), final)] * LANES)
+    p = vload(post, check_vars[np.uintp(e)] * LANES)
+    q = vmax(vsubs(p, vand(vload(msg, e * LANES), mask)), floor)
+    vstore(scratch, j, q)
+    vstore(scratch, j + LANES, fw)
+    # the first edge's prefix is the identity: no box-plus
+    fw = vabs(q) if k == 0 else _boxplus(fw, vabs(q), tab, last, shift)
+    return fw, vxor(neg, q), vxor(hard, p)
+
+
+@njit(inline="always")
+def _backward(scratch, j, k, d, bw, neg, consts):
+    """Edge ``k`` of a check of degree ``d`` back to its variable, from ``_frame_forward``'s
+    or ``_lift_forward``'s ``scratch[j]``: (q, message from prefix and suffix ``bw``, the
+    suffix including this edge). No box-plus with the identity at a check's ends, and
+    the whole check's suffix is not needed."""
+    big, tab, last, shift, floor, cap = consts
+    q = vload(scratch, j)
+    if k == d - 1:
+        mag = vload(scratch, j + LANES)
+    elif k == 0:
+        mag = bw
+    else:
+        mag = _boxplus(vload(scratch, j + LANES), bw, tab, last, shift)
+    if k > 0:
+        bw = vabs(q) if k == d - 1 else _boxplus(bw, vabs(q), tab, last, shift)
+    return q, vflip(vmin(mag, cap), vxor(neg, q)), bw
+
+
+@njit(refcount=False)  # array arguments of inline helpers: no reference counts
 def _sweep(post, msg, syn, scratch, check_ptr, check_vars, table, keep, unsat_out):
     """One layered iteration over all checks for ``LANES`` frames: ``post[v LANES + l]``
     (a posteriori LLR), ``msg[e LANES + l]`` (check-to-variable message, read as 0 where
     ``keep`` is 0 rather than -1: a frame's first iteration), ``syn[c LANES + l]`` (-1 where
-    the syndrome bit is 1, else 0), ``scratch`` 2 vectors per edge of a check; adds each
-    lane's unsatisfied checks (hard decision as each check is visited) to ``unsat_out``."""
-    big, tab, last, shift, floor, cap = _consts(table)
+    the syndrome bit is 1, else 0), ``scratch`` 2 vectors per edge of a check and one
+    more; adds each lane's unsatisfied checks (hard decision as each check is visited) to
+    ``unsat_out``. One check at a time: two neighbouring checks of a lift side by side
+    (as ``_sweep_lift`` does) were slower here (measured, docs/benchmarks.md), the
+    loads of a posteriori LLRs from all over the frame rather than box-plus chains
+    bounding the time."""
+    consts = _consts(table)
+    big = consts[0]
     mask = vload(keep, 0)
     count = vsplat(0)
-    tmp = np.empty(LANES, dtype=np.int16)
+    tmp = scratch.shape[0] - LANES  # the last vector of scratch: the counts per lane
     final = np.uintp(check_vars.shape[0] - 1)
     m = check_ptr.shape[0] - 1
     for c in range(m):
         e0 = check_ptr[c]
-        e1 = check_ptr[c + 1]
+        d = check_ptr[c + 1] - e0
         neg = vload(syn, c * LANES)
         hard = neg
         fw = big
-        for e in range(e0, e1):
-            # a posteriori LLRs of a check or two ahead (random reads over the frame)
-            prefetch(post, check_vars[min(np.uintp(e + _PREFETCH_EDGES), final)] * LANES)
-            p = vload(post, check_vars[np.uintp(e)] * LANES)
-            q = vmax(vsubs(p, vand(vload(msg, e * LANES), mask)), floor)
-            j = 2 * (e - e0) * LANES
-            vstore(scratch, j, q)
-            vstore(scratch, j + LANES, fw)
-            # the first edge's prefix is the identity: no box-plus
-            fw = vabs(q) if e == e0 else _boxplus(fw, vabs(q), tab, last, shift)
-            neg = vxor(neg, q)
-            hard = vxor(hard, p)
+        for k in range(d):
+            fw, neg, hard = _frame_forward(post, msg, mask, scratch, 2 * k * LANES, check_vars,
+                                           e0 + k, k, final, fw, neg, hard, consts)
         count = vcount_neg(count, hard)
         if c % _FLUSH == _FLUSH - 1 or c == m - 1:
-            vstore(tmp, 0, count)
+            vstore(scratch, tmp, count)
             for lane in range(LANES):
-                unsat_out[lane] += tmp[lane]
+                unsat_out[lane] += scratch[tmp + lane]
             count = vsplat(0)
-        # suffix accumulation; the last and first edges get the prefix / suffix alone
-        # (a box-plus with the identity), and the whole check's suffix is not needed
         bw = big
-        for e in range(e1 - 1, e0 - 1, -1):
-            j = 2 * (e - e0) * LANES
-            q = vload(scratch, j)
-            if e == e1 - 1:
-                mag = vload(scratch, j + LANES)
-            elif e == e0:
-                mag = bw
-            else:
-                mag = _boxplus(vload(scratch, j + LANES), bw, tab, last, shift)
-            r = vflip(vmin(mag, cap), vxor(neg, q))
-            if e > e0:
-                bw = vabs(q) if e == e1 - 1 else _boxplus(bw, vabs(q), tab, last, shift)
-            vstore(msg, e * LANES, r)
-            vstore(post, check_vars[np.uintp(e)] * LANES, vadds(q, r))
+        for k in range(d - 1, -1, -1):
+            q, r, bw = _backward(scratch, 2 * k * LANES, k, d, bw, neg, consts)
+            vstore(msg, (e0 + k) * LANES, r)
+            vstore(post, check_vars[np.uintp(e0 + k)] * LANES, vadds(q, r))
 
 
 @njit(inline="always")
@@ -175,21 +196,9 @@ def _lift_forward(post, msg, scratch, j, rot, g, i0, z, zp, k, fw, neg, hard, co
 
 @njit(inline="always")
 def _lift_backward(post, msg, scratch, j, rot, g, i0, z, zp, k, d, bw, neg, consts):
-    """Edge ``k`` of ``_lift_forward``, back to the variable: the message from prefix
-    (``scratch[j + LANES]``) and suffix ``bw``, stored with the new a posteriori LLR;
-    returns the suffix including this edge (no box-plus with the identity at a check's
-    ends, and the whole check's suffix is not needed)."""
-    big, tab, last, shift, floor, cap = consts
-    q = vload(scratch, j)
-    if k == d - 1:
-        mag = vload(scratch, j + LANES)
-    elif k == 0:
-        mag = bw
-    else:
-        mag = _boxplus(vload(scratch, j + LANES), bw, tab, last, shift)
-    r = vflip(vmin(mag, cap), vxor(neg, q))
-    if k > 0:
-        bw = vabs(q) if k == d - 1 else _boxplus(bw, vabs(q), tab, last, shift)
+    """Edge ``k`` of ``_lift_forward`` back to the variable (``_backward``): the message
+    and the new a posteriori LLR stored; returns the suffix including this edge."""
+    q, r, bw = _backward(scratch, j, k, d, bw, neg, consts)
     vstore(msg, g * zp + i0, r)
     lo, hi, split = _rotation(rot, g, i0, z, LANES)
     if split >= LANES and z - i0 >= LANES:
@@ -416,19 +425,18 @@ def _decode_bits(llr, syndrome, check_ptr, check_vars, max_iter, patience, lift)
     max_deg = 0
     for c in range(m):
         max_deg = max(max_deg, check_ptr[c + 1] - check_ptr[c])
-    z = lift  # the lift factor, found when first needed if 0 (1: not a lift)
-    if 0 < n_frames and max_iter > 0 and (n_frames < LANES or n >= _ROWS_FROM_N):
-        if z == 0:
-            z = _circulant_lift(check_ptr, check_vars, n)
-        if _rows_beat_frames(z, n_frames, n):
-            return _decode_lift(llr, syndrome, check_ptr, check_vars, z, max_iter, table,
-                                patience, max_deg)
+    z = lift  # the lift factor (1: not a lift)
+    if z == 0 and n_frames > 0 and max_iter > 0:
+        z = _circulant_lift(check_ptr, check_vars, n)
+    if 0 < n_frames and max_iter > 0 and _rows_beat_frames(z, n_frames, n):
+        return _decode_lift(llr, syndrome, check_ptr, check_vars, z, max_iter, table,
+                            patience, max_deg)
     bits = np.zeros((n_frames, n), dtype=np.uint8)
     iters = np.zeros(n_frames, dtype=np.int64)
     post = np.zeros(n * LANES, dtype=np.int16)
     msg = np.zeros(check_vars.shape[0] * LANES, dtype=np.int16)
     syn = np.zeros(m * LANES, dtype=np.int16)
-    scratch = np.zeros(2 * max_deg * LANES, dtype=np.int16)
+    scratch = np.zeros((2 * max_deg + 1) * LANES, dtype=np.int16)
     unsat = np.zeros(LANES, dtype=np.int64)
     keep = np.full(LANES, -1, dtype=np.int16)
     frame = np.full(LANES, -1, dtype=np.int64)  # the frame in each lane, -1: idle
@@ -470,8 +478,6 @@ def _decode_bits(llr, syndrome, check_ptr, check_vars, max_iter, patience, lift)
                 frame[lane] = -1
                 active -= 1
         if queued == n_frames and 0 < active < LANES:  # the tail: lanes falling idle
-            if z == 0:
-                z = _circulant_lift(check_ptr, check_vars, n)
             if _rows_beat_frames(z, active, n):  # finish the frames left one at a time
                 work = _lift_workspace(check_ptr, check_vars, n, z, max_deg)
                 for lane in range(LANES):
