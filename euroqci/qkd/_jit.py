@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["JIT_ENABLED", "njit"]
+__all__ = ["JIT_ENABLED", "compile_as", "njit"]
 
 
 def _jit_enabled() -> bool:
@@ -48,3 +48,15 @@ def njit(*args: Any, refcount: bool = True, **kwargs: Any) -> Callable:
     if len(args) == 1 and callable(args[0]) and not kwargs:
         return args[0]
     return lambda func: func
+
+
+def compile_as(py_func: Callable, impl: Callable) -> None:
+    """Under numba, compile every call of ``py_func`` as a call of ``impl`` (a numba
+    ``@intrinsic`` taking the same arguments); ``py_func`` stays what runs without numba.
+    Only called when JIT is enabled (the SIMD primitives of ``_simd`` and ``_simd16``)."""
+    from numba.extending import overload
+
+    def typer(*args):  # numba wants the same parameters, annotations too, as the lambda
+        return lambda *args: impl(*args)
+
+    overload(py_func, jit_options={"cache": True})(typer)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from euroqci.qkd._jit import JIT_ENABLED
+from euroqci.qkd._jit import JIT_ENABLED, compile_as
 
 __all__ = ["LANES", "prefetch", "vabs", "vadd", "vconst", "vcount_neg", "vcount_neg_first",
            "vdiv", "vexponent", "vfma", "vload", "vload_split", "vmantissa", "vmax", "vmin", "vmul",
@@ -363,96 +363,20 @@ if JIT_ENABLED:  # pragma: no branch - the numba implementations of the same pri
             return builder.fadd(args[0], one)
         return f32vec(acc, s), codegen
 
+    # each primitive compiles to its intrinsic
+    for py_func, impl in (
+        (vzeros, _zeros), (vload, _load), (vstore, _store), (vload_split, _load_split),
+        (vstore_split, _store_split), (vcount_neg_first, _count_neg_first), (vsum, _sum),
+        (prefetch, _prefetch), (vadd, _add), (vsub, _sub), (vmul, _mul), (vdiv, _div),
+        (vfma, _fma), (vmin, _min), (vmax, _max), (vrint, _rint), (vpow2, _pow2),
+        (vexponent, _exponent), (vmantissa, _mantissa), (vabs, _abs),
+        (vxor_sign, _xor_sign), (vcount_neg, _count_neg),
+    ):
+        compile_as(py_func, impl)
+
+    # vconst converts its constant to float32 first
     _OPTS = {"cache": True}
-
-    @overload(vzeros, jit_options=_OPTS)
-    def _ol_zeros():
-        return lambda: _zeros()
-
-    @overload(vload, jit_options=_OPTS)
-    def _ol_load(a, i):
-        return lambda a, i: _load(a, i)
-
-    @overload(vstore, jit_options=_OPTS)
-    def _ol_store(a, i, x):
-        return lambda a, i, x: _store(a, i, x)
-
-    @overload(vload_split, jit_options=_OPTS)
-    def _ol_load_split(a, lo, hi, split):
-        return lambda a, lo, hi, split: _load_split(a, lo, hi, split)
-
-    @overload(vstore_split, jit_options=_OPTS)
-    def _ol_store_split(a, lo, hi, split, valid, x):
-        return lambda a, lo, hi, split, valid, x: _store_split(a, lo, hi, split, valid, x)
-
-    @overload(vcount_neg_first, jit_options=_OPTS)
-    def _ol_count_neg_first(acc, s, valid):
-        return lambda acc, s, valid: _count_neg_first(acc, s, valid)
-
-    @overload(vsum, jit_options=_OPTS)
-    def _ol_sum(x):
-        return lambda x: _sum(x)
-
-    @overload(prefetch, jit_options=_OPTS)
-    def _ol_prefetch(a, i):
-        return lambda a, i: _prefetch(a, i)
-
-    @overload(vadd, jit_options=_OPTS)
-    def _ol_add(x, y):
-        return lambda x, y: _add(x, y)
-
-    @overload(vsub, jit_options=_OPTS)
-    def _ol_sub(x, y):
-        return lambda x, y: _sub(x, y)
-
-    @overload(vmul, jit_options=_OPTS)
-    def _ol_mul(x, y):
-        return lambda x, y: _mul(x, y)
-
-    @overload(vdiv, jit_options=_OPTS)
-    def _ol_div(x, y):
-        return lambda x, y: _div(x, y)
-
-    @overload(vfma, jit_options=_OPTS)
-    def _ol_fma(x, y, z):
-        return lambda x, y, z: _fma(x, y, z)
-
-    @overload(vmin, jit_options=_OPTS)
-    def _ol_min(x, y):
-        return lambda x, y: _min(x, y)
-
-    @overload(vmax, jit_options=_OPTS)
-    def _ol_max(x, y):
-        return lambda x, y: _max(x, y)
 
     @overload(vconst, jit_options=_OPTS)
     def _ol_const(c):
         return lambda c: _splat_const(np.float32(c))
-
-    @overload(vrint, jit_options=_OPTS)
-    def _ol_rint(x):
-        return lambda x: _rint(x)
-
-    @overload(vpow2, jit_options=_OPTS)
-    def _ol_pow2(k):
-        return lambda k: _pow2(k)
-
-    @overload(vexponent, jit_options=_OPTS)
-    def _ol_exponent(x):
-        return lambda x: _exponent(x)
-
-    @overload(vmantissa, jit_options=_OPTS)
-    def _ol_mantissa(x):
-        return lambda x: _mantissa(x)
-
-    @overload(vabs, jit_options=_OPTS)
-    def _ol_abs(x):
-        return lambda x: _abs(x)
-
-    @overload(vxor_sign, jit_options=_OPTS)
-    def _ol_xor_sign(s, x):
-        return lambda s, x: _xor_sign(s, x)
-
-    @overload(vcount_neg, jit_options=_OPTS)
-    def _ol_count_neg(acc, s):
-        return lambda acc, s: _count_neg(acc, s)

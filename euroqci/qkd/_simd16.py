@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from euroqci.qkd._jit import JIT_ENABLED
+from euroqci.qkd._jit import JIT_ENABLED, compile_as
 
 __all__ = ["LANES", "TABLE_SIZE", "prefetch", "vabs", "vadds", "vand", "vcount_neg",
            "vcount_neg_below", "vflip", "vload",
@@ -323,88 +323,23 @@ if JIT_ENABLED:  # pragma: no branch - the numba implementations of the same pri
             return out
         return i16vec(lo, hi, idx), codegen
 
+    # each primitive compiles to its intrinsic
+    for py_func, impl in (
+        (vload, _load), (vstore, _store), (vload_split, _load_split),
+        (vstore_split, _store_split), (prefetch, _prefetch), (vadds, _adds), (vsubs, _subs),
+        (vsub, _sub), (vabs, _abs), (vmin, _min), (vmax, _max), (vand, _and), (vxor, _xor),
+        (vflip, _flip), (vcount_neg, _count_neg), (vcount_neg_below, _count_neg_below),
+        (vsum, _sum), (vlookup, _lookup), (vsubus, _subus),
+    ):
+        compile_as(py_func, impl)
+
+    # vsplat and vshr convert their constant to int16 first
     _OPTS = {"cache": True}
-
-    @overload(vload, jit_options=_OPTS)
-    def _ol_load(a, i):
-        return lambda a, i: _load(a, i)
-
-    @overload(vstore, jit_options=_OPTS)
-    def _ol_store(a, i, x):
-        return lambda a, i, x: _store(a, i, x)
-
-    @overload(vload_split, jit_options=_OPTS)
-    def _ol_load_split(a, lo, hi, split):
-        return lambda a, lo, hi, split: _load_split(a, lo, hi, split)
-
-    @overload(vstore_split, jit_options=_OPTS)
-    def _ol_store_split(a, lo, hi, split, valid, x):
-        return lambda a, lo, hi, split, valid, x: _store_split(a, lo, hi, split, valid, x)
-
-    @overload(prefetch, jit_options=_OPTS)
-    def _ol_prefetch(a, i):
-        return lambda a, i: _prefetch(a, i)
 
     @overload(vsplat, jit_options=_OPTS)
     def _ol_splat(c):
         return lambda c: _splat(np.int16(c))
 
-    @overload(vadds, jit_options=_OPTS)
-    def _ol_adds(x, y):
-        return lambda x, y: _adds(x, y)
-
-    @overload(vsubs, jit_options=_OPTS)
-    def _ol_subs(x, y):
-        return lambda x, y: _subs(x, y)
-
-    @overload(vsub, jit_options=_OPTS)
-    def _ol_sub(x, y):
-        return lambda x, y: _sub(x, y)
-
-    @overload(vabs, jit_options=_OPTS)
-    def _ol_abs(x):
-        return lambda x: _abs(x)
-
-    @overload(vmin, jit_options=_OPTS)
-    def _ol_min(x, y):
-        return lambda x, y: _min(x, y)
-
-    @overload(vmax, jit_options=_OPTS)
-    def _ol_max(x, y):
-        return lambda x, y: _max(x, y)
-
     @overload(vshr, jit_options=_OPTS)
     def _ol_shr(x, k):
         return lambda x, k: _shr(x, np.int16(k))
-
-    @overload(vand, jit_options=_OPTS)
-    def _ol_and(x, y):
-        return lambda x, y: _and(x, y)
-
-    @overload(vxor, jit_options=_OPTS)
-    def _ol_xor(x, y):
-        return lambda x, y: _xor(x, y)
-
-    @overload(vflip, jit_options=_OPTS)
-    def _ol_flip(x, s):
-        return lambda x, s: _flip(x, s)
-
-    @overload(vcount_neg, jit_options=_OPTS)
-    def _ol_count_neg(acc, s):
-        return lambda acc, s: _count_neg(acc, s)
-
-    @overload(vcount_neg_below, jit_options=_OPTS)
-    def _ol_count_neg_below(acc, s, valid):
-        return lambda acc, s, valid: _count_neg_below(acc, s, valid)
-
-    @overload(vsum, jit_options=_OPTS)
-    def _ol_sum(x):
-        return lambda x: _sum(x)
-
-    @overload(vlookup, jit_options=_OPTS)
-    def _ol_lookup(lo, hi, idx):
-        return lambda lo, hi, idx: _lookup(lo, hi, idx)
-
-    @overload(vsubus, jit_options=_OPTS)
-    def _ol_subus(x, y):
-        return lambda x, y: _subus(x, y)
