@@ -6,10 +6,6 @@ saturation, identical results without numba."""
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,22 +17,15 @@ from euroqci.qkd import _ldpc_kernels as kern
 from euroqci.qkd import _simd16 as v16
 from euroqci.qkd import ldpc
 from euroqci.qkd._jit import JIT_ENABLED, njit
-from euroqci.qkd._ldpc_construction import lift
 from euroqci.qkd.ldpc_codes import build_ldpc_code
+from tests.qkd.ldpc_frames import bsc_frames, decode_without_jit, lift_code
 
 MAX_ITER, PATIENCE = 100, 8
 
 
 def _frames(code, n_frames, qber, seed, punctured=0):
-    """(int16 LLRs in units of 1/UNIT, syndrome, true words) for random words through a
-    BSC(qber); the first ``punctured`` symbols unknown (LLR 0)."""
-    rng = np.random.default_rng(seed)
-    words = rng.integers(0, 2, (n_frames, code.n), dtype=np.uint8)
-    noisy = words ^ (rng.random(words.shape) < qber).astype(np.uint8)
-    unit_llr = round(fx.UNIT * math.log((1 - qber) / qber))
-    llr = ((1 - 2 * noisy.astype(np.int16)) * unit_llr).astype(np.int16)
-    llr[:, :punctured] = 0
-    return llr, kern.syndromes(words, code.check_ptr, code.check_vars), words
+    """int16 LLRs in units of 1/UNIT: ``ldpc_frames.bsc_frames``."""
+    return bsc_frames(code, n_frames, qber, seed, punctured, unit=fx.UNIT)
 
 
 def _decode(code, llr, syn, max_iter=MAX_ITER, patience=PATIENCE):
@@ -47,12 +36,6 @@ def _decode(code, llr, syn, max_iter=MAX_ITER, patience=PATIENCE):
 def code():
     # rate 0.6 of ISIT 2009 Table I: check degrees 10-19, variable degrees 2-71
     return build_ldpc_code(2000, 0.6)
-
-
-def _lifted(code, z, seed):
-    shifts = np.random.default_rng(seed).integers(0, z, code.check_vars.shape[0])
-    ptr, cv = lift(code.check_ptr, code.check_vars, shifts, z)
-    return SimpleNamespace(n=code.n * z, check_ptr=ptr, check_vars=cv)
 
 
 def test_correction_table_is_ln_1_plus_e_minus_x():
@@ -133,7 +116,7 @@ def test_lifted_code_decodes_the_same_one_row_block_at_a_time(code, z):
     # and one of them wrapping around): many frames go through the frame lanes,
     # few through the row-block lanes, and the tail of the many too; all give the same
     # bits, verdicts and iteration counts
-    lifted = _lifted(code, z, seed=8)
+    lifted = lift_code(code, z, seed=8)
     assert kern._circulant_lift(lifted.check_ptr, lifted.check_vars, lifted.n) == z
     llr, syn, _ = _frames(lifted, 40, 0.07, seed=8, punctured=30)
     batch = _decode(lifted, llr, syn)
@@ -151,7 +134,7 @@ def test_continued_frames_resume_from_their_state(code):
     # decode_continued (blind retries on the long codes): from no state it decodes as
     # decode_fixed; the frames that fail keep their state, and with a tenth of their
     # symbols then known they converge from it in fewer iterations than afresh
-    lifted = _lifted(code, 20, seed=9)
+    lifted = lift_code(code, 20, seed=9)
     llr, syn, words = _frames(lifted, 8, 0.072, seed=12)  # near threshold: 3 of 8 converge
     states = [None] * 8
     got = fx.decode_continued(llr, syn, lifted.check_ptr, lifted.check_vars, MAX_ITER,
@@ -202,26 +185,13 @@ def test_same_results_without_numba(tmp_path):
     # arithmetic, so identical. Three frames of a plain code (frame lanes) and two of a
     # 3-fold and a 33-fold lift (row-block lanes: one vector, a pair)
     small = build_ldpc_code(400, 0.6)
-    cases = [(small, 3), (_lifted(small, 3, seed=6), 2), (_lifted(small, 33, seed=6), 2)]
-    fast = []
-    for i, (c, n_frames) in enumerate(cases):
-        llr, syn, _ = _frames(c, n_frames, 0.03, seed=6, punctured=20)
-        fast.append(_decode(c, llr, syn, max_iter=30))
-        np.savez(tmp_path / f"in{i}.npz", llr=llr, syn=syn, ptr=c.check_ptr, vars=c.check_vars)
-    script = (
-        "import sys, numpy as np\n"
-        "from euroqci.qkd import _ldpc_fixed as k\n"
-        "assert not hasattr(k.decode_fixed, 'py_func')\n"
-        "for i in range(3):\n"
-        "    d = np.load(f'{sys.argv[1]}/in{i}.npz')\n"
-        "    out = k.decode_fixed(d['llr'], d['syn'], d['ptr'], d['vars'], 30, 8)\n"
-        "    np.savez(f'{sys.argv[1]}/out{i}.npz', *out)\n")
-    env = dict(os.environ, EUROQCI_DISABLE_JIT="1")
-    subprocess.run([sys.executable, "-c", script, tmp_path], env=env, check=True, timeout=300)
-    for i, result in enumerate(fast):
-        plain = np.load(tmp_path / f"out{i}.npz")
-        for j, a in enumerate(result):
-            assert np.array_equal(a, plain[f"arr_{j}"])
+    cases = [(small, 3), (lift_code(small, 3, seed=6), 2), (lift_code(small, 33, seed=6), 2)]
+    frames = [(c, *_frames(c, n_frames, 0.03, seed=6, punctured=20)[:2])
+              for c, n_frames in cases]
+    plain = decode_without_jit(tmp_path, "_ldpc_fixed", "decode_fixed", "30, 8", frames)
+    for (c, llr, syn), outs in zip(frames, plain, strict=True):
+        for a, b in zip(_decode(c, llr, syn, max_iter=30), outs, strict=True):
+            assert np.array_equal(a, b)
 
 
 @njit

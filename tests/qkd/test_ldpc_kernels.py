@@ -5,12 +5,6 @@ without numba."""
 
 from __future__ import annotations
 
-import math
-import os
-import subprocess
-import sys
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -20,22 +14,11 @@ from benchmarks.bench_ldpc_decoder import reference_decode_layered_bp
 from euroqci.qkd import _ldpc_kernels as kern
 from euroqci.qkd import _simd
 from euroqci.qkd._jit import JIT_ENABLED, njit
-from euroqci.qkd._ldpc_construction import lift
 from euroqci.qkd.ldpc_codes import build_ldpc_code
+from tests.qkd.ldpc_frames import bsc_frames, decode_without_jit, lift_code
 
 TABLE = kern.phi_table()
 MAX_ITER, PATIENCE = 100, 8
-
-
-def _frames(code, n_frames, qber, seed, punctured=0):
-    """(llr float32, syndrome, true words) for random words seen through a BSC(qber);
-    the first ``punctured`` symbols are unknown to the decoder (LLR 0)."""
-    rng = np.random.default_rng(seed)
-    words = rng.integers(0, 2, (n_frames, code.n), dtype=np.uint8)
-    noisy = words ^ (rng.random(words.shape) < qber).astype(np.uint8)
-    llr = ((1.0 - 2.0 * noisy) * math.log((1 - qber) / qber)).astype(np.float32)
-    llr[:, :punctured] = 0.0
-    return llr, kern.syndromes(words, code.check_ptr, code.check_vars), words
 
 
 def _decode(decoder, code, llr, syn, max_iter=MAX_ITER, patience=PATIENCE, table=TABLE):
@@ -55,10 +38,10 @@ def test_syndromes_packed_64_frames_to_a_word(code, n_frames):
     assert np.array_equal(kern.syndromes(words, code.check_ptr, code.check_vars), expect)
 
 
-def test_decodes_what_the_reference_decodes_on_easy_frames(code):
+def test_decodes_what_the_reference_decodes_on_easybsc_frames(code):
     # BSC threshold of the R = 0.6 distribution: p* = 0.0840 (ISIT 2009 Table I); at 4 % a
     # 2000-symbol code decodes nearly every frame (an error floor of a few % remains)
-    llr, syn, words = _frames(code, 40, 0.04, seed=1)
+    llr, syn, words = bsc_frames(code, 40, 0.04, seed=1)
     bits, ok, iters = _decode(kern.decode_layered_bp, code, llr, syn)
     ref_bits, ref_ok, ref_iters = _decode(reference_decode_layered_bp, code, llr, syn)
     assert ref_ok.sum() >= 37 and ok.sum() >= 37
@@ -71,7 +54,7 @@ def test_decodes_what_the_reference_decodes_on_easy_frames(code):
 
 
 def test_converged_means_the_syndrome_is_satisfied(code):
-    llr, syn, _ = _frames(code, 24, 0.075, seed=2)  # near threshold
+    llr, syn, _ = bsc_frames(code, 24, 0.075, seed=2)  # near threshold
     bits, ok, _ = _decode(kern.decode_layered_bp, code, llr, syn)
     satisfied = np.all(kern.syndromes(bits, code.check_ptr, code.check_vars) == syn, axis=1)
     assert np.array_equal(ok, satisfied)
@@ -82,7 +65,7 @@ def test_lanes_are_independent_and_refilled(code):
     # 21 frames (one full vector of lanes plus 5, refilled as frames finish) and 1 frame
     # decode exactly as each frame alone
     n = _simd.LANES + 5
-    llr, syn, _ = _frames(code, n, 0.06, seed=3)
+    llr, syn, _ = bsc_frames(code, n, 0.06, seed=3)
     batch = _decode(kern.decode_layered_bp, code, llr, syn)
     assert len(set(batch[2].tolist())) > 3  # frames finish at different iterations
     for f in range(n):
@@ -96,12 +79,11 @@ def test_lifted_code_decodes_the_same_one_row_block_at_a_time(code):
     # go through _decode_lift (20 checks of a row block in the lanes), many through the
     # frame lanes; both give exactly the same bits, verdicts and iteration counts
     z = 20
-    shifts = np.random.default_rng(8).integers(0, z, code.check_vars.shape[0])
-    ptr, cv = lift(code.check_ptr, code.check_vars, shifts, z)
-    lifted = SimpleNamespace(n=code.n * z, check_ptr=ptr, check_vars=cv)
+    lifted = lift_code(code, z, seed=8)
+    ptr, cv = lifted.check_ptr, lifted.check_vars
     assert kern._circulant_lift(ptr, cv, lifted.n) == z
     assert kern._circulant_lift(code.check_ptr, code.check_vars, code.n) == 1
-    llr, syn, words = _frames(lifted, 20, 0.045, seed=8)
+    llr, syn, words = bsc_frames(lifted, 20, 0.045, seed=8)
     batch = _decode(kern.decode_layered_bp, lifted, llr, syn)  # 20 frames: frame lanes
     few = _decode(kern.decode_layered_bp, lifted, llr[:3], syn[:3])  # 3 frames: row blocks
     bits, iters = kern._decode_lift(llr, syn, ptr, cv, z, MAX_ITER, 1.0, TABLE[0], PATIENCE,
@@ -113,7 +95,7 @@ def test_lifted_code_decodes_the_same_one_row_block_at_a_time(code):
 
 
 def test_early_termination_and_stall_stop(code):
-    llr, syn, words = _frames(code, 2, 0.001, seed=4)
+    llr, syn, words = bsc_frames(code, 2, 0.001, seed=4)
     llr[:] = (1.0 - 2.0 * words) * 10.0  # no error: satisfied from the first iteration,
     _, ok, iters = _decode(kern.decode_layered_bp, code, llr, syn)  # confirmed at the 2nd
     assert ok.all() and iters.tolist() == [2, 2]
@@ -134,7 +116,7 @@ def test_same_words_with_a_scaled_table(code):
     k = 4
     y = (np.arange(k * TABLE.shape[0]) + 0.5) / 64.0
     scaled = (k * -np.log(np.tanh(y / k / 2.0))).astype(np.float32)
-    llr, syn, _ = _frames(code, 16, 0.05, seed=5)
+    llr, syn, _ = bsc_frames(code, 16, 0.05, seed=5)
     bits, ok, _ = _decode(kern.decode_layered_bp, code, llr, syn)
     bits_k, ok_k, _ = _decode(kern.decode_layered_bp, code, llr * k, syn, table=scaled)
     assert ok.sum() >= 12 and np.array_equal(ok, ok_k) and np.array_equal(bits, bits_k)
@@ -145,36 +127,21 @@ def test_same_results_without_numba(tmp_path):
     # bit-identical, since the LLVM vector code has no fast-math flags. Three frames of a
     # plain code (frame lanes) and two of a 3-fold lift (row-block lanes)
     small = build_ldpc_code(400, 0.6)
-    shifts = np.random.default_rng(6).integers(0, 3, small.check_vars.shape[0])
-    ptr, cv = lift(small.check_ptr, small.check_vars, shifts, 3)
-    lifted = SimpleNamespace(n=3 * small.n, check_ptr=ptr, check_vars=cv)
-    cases = [(small, 3), (lifted, 2)]
-    fast = []
-    for i, (c, n_frames) in enumerate(cases):
-        llr, syn, _ = _frames(c, n_frames, 0.03, seed=6, punctured=20)
-        fast.append(_decode(kern.decode_layered_bp, c, llr, syn, max_iter=30))
-        np.savez(tmp_path / f"in{i}.npz", llr=llr, syn=syn, ptr=c.check_ptr, vars=c.check_vars)
-    script = (
-        "import sys, numpy as np\n"
-        "from euroqci.qkd import _ldpc_kernels as k\n"
-        "assert not hasattr(k.decode_layered_bp, 'py_func')\n"
-        "for i in range(2):\n"
-        "    d = np.load(f'{sys.argv[1]}/in{i}.npz')\n"
-        "    out = k.decode_layered_bp(d['llr'], d['syn'], d['ptr'], d['vars'], 30,\n"
-        "                              k.phi_table(), 8)\n"
-        "    np.savez(f'{sys.argv[1]}/out{i}.npz', *out)\n")
-    env = dict(os.environ, EUROQCI_DISABLE_JIT="1")
-    subprocess.run([sys.executable, "-c", script, tmp_path], env=env, check=True, timeout=120)
-    for i, result in enumerate(fast):
-        plain = np.load(tmp_path / f"out{i}.npz")
-        for j, a in enumerate(result):
-            assert np.array_equal(a, plain[f"arr_{j}"])
+    cases = [(small, 3), (lift_code(small, 3, seed=6), 2)]
+    frames = [(c, *bsc_frames(c, n_frames, 0.03, seed=6, punctured=20)[:2])
+              for c, n_frames in cases]
+    plain = decode_without_jit(tmp_path, "_ldpc_kernels", "decode_layered_bp",
+                               "30, k.phi_table(), 8", frames)
+    for (c, llr, syn), outs in zip(frames, plain, strict=True):
+        for a, b in zip(_decode(kern.decode_layered_bp, c, llr, syn, max_iter=30), outs,
+                        strict=True):
+            assert np.array_equal(a, b)
 
 
 def test_llr_unit_from_the_table_length(code):
     # one sweep with LLRs in units of 1/4 and a table 4 phi(y/4) (4x as long) gives 4x
     # the a posteriori LLRs of the plain one (messages below both caps)
-    llr, syn, _ = _frames(code, 1, 0.2, seed=7)
+    llr, syn, _ = bsc_frames(code, 1, 0.2, seed=7)
     deg = np.diff(code.check_ptr)
     posts = []
     for k in (1.0, 4.0):
